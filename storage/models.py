@@ -1,0 +1,209 @@
+"""Tables of the store.
+
+The migrations in ``storage/migrations`` are the source of truth for the
+schema that exists in a database; these classes describe it for queries and
+must stay in step (``tests/storage/test_db.py`` compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Recording states. A recording is "unassigned" or "assigned" while it exists;
+# "deleted" rows are tombstones: metadata kept, files gone.
+UNASSIGNED = "unassigned"
+ASSIGNED = "assigned"
+DELETED = "deleted"
+
+# Outbox item states.
+PENDING = "pending"
+DONE = "done"
+CANCELLED = "cancelled"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(128))
+    segment_no: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16))
+    agent: Mapped[str] = mapped_column(String(128), index=True)
+    campaign: Mapped[str | None] = mapped_column(String(128), index=True)
+    queue: Mapped[str | None] = mapped_column(String(128))
+    lead_list: Mapped[str | None] = mapped_column(String(128))
+    customer_number_raw: Mapped[str | None] = mapped_column(String(64))
+    customer_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    ended_at: Mapped[datetime] = mapped_column(DateTime)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    bridged_seconds: Mapped[float] = mapped_column(Float)
+    legs: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    flags: Mapped[list[Any]] = mapped_column(JSON)
+    pauses: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    upload_state: Mapped[str] = mapped_column(String(16))
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(128))
+    delete_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("call_id", "segment_no", name="uq_recordings_call_seg"),)
+
+
+class RecordingFile(Base):
+    __tablename__ = "recording_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[str] = mapped_column(
+        ForeignKey("recordings.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # agent | customer | stereo
+    path: Mapped[str] = mapped_column(Text)  # relative to the store root
+    format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    remote_name: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    present: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (UniqueConstraint("recording_id", "kind", name="uq_files_rec_kind"),)
+
+
+class CrmRecord(Base):
+    __tablename__ = "crm_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # individual | agent | sales
+    external_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("kind", "external_id", name="uq_crm_kind_ext"),)
+
+
+class CrmPhone(Base):
+    """Phone index: one row per (record, field); ``e164`` NULL when unparseable."""
+
+    __tablename__ = "crm_phones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("crm_records.id", ondelete="CASCADE"), index=True
+    )
+    record_kind: Mapped[str] = mapped_column(String(16))
+    field: Mapped[str] = mapped_column(String(16))  # business | home | cell | phone
+    e164: Mapped[str | None] = mapped_column(String(20))
+    raw: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_crm_phones_e164", "e164"),)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("crm_records.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    how: Mapped[str] = mapped_column(String(16))  # auto | rematch | manual
+    assigned_at: Mapped[datetime] = mapped_column(DateTime)
+    assigned_by: Mapped[str] = mapped_column(String(128))
+
+
+class OutboxItem(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    op: Mapped[str] = mapped_column(String(16))  # upload | delete
+    recording_id: Mapped[str] = mapped_column(String(32), index=True)
+    file_id: Mapped[int | None] = mapped_column(Integer)
+    local_path: Mapped[str | None] = mapped_column(Text)
+    remote_name: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+
+class NumberHold(Base):
+    __tablename__ = "number_holds"
+
+    e164: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class JobLease(Base):
+    """Cluster-wide lease and last run of a periodic job (rematch, retention)."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_key: Mapped[str | None] = mapped_column(String(32))
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(DateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """Append-only: triggers in the migration refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    recording_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
