@@ -1,0 +1,56 @@
+"""Session-wide real parts. A part that cannot be had fails the run; never a skip."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from ari_app.client import AriClient
+from callrec import sandbox
+from tests.support.ari_events import EventLog
+
+
+@pytest.fixture(scope="session")
+def asterisk() -> Iterator[sandbox.Instance]:
+    """One real Asterisk for the whole session, on free loopback ports."""
+    try:
+        inst, _ = sandbox.up(f"pytest-{os.getpid()}", app="callrec-test")
+    except sandbox.SandboxError as exc:  # fail loudly: CI must never skip these
+        pytest.fail(f"the Asterisk sandbox could not start [{exc.code}]: {exc}", pytrace=False)
+    yield inst
+    sandbox.stop(inst)
+    left = sandbox.leftovers(inst)
+    assert not left, f"the sandbox left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+async def ari(asterisk: sandbox.Instance) -> AsyncIterator[AriClient]:
+    client = AriClient(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, asterisk.app)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def ari_events(ari: AriClient) -> AsyncIterator[EventLog]:
+    log = EventLog(ari)
+    await log.start()
+    yield log
+    await log.stop()
+
+
+@pytest.fixture
+async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
+    """Assert a test leaves no channel or bridge behind in Asterisk."""
+    yield
+    import asyncio
+
+    for _ in range(50):
+        channels = await ari.list_channels()
+        bridges = await ari.list_bridges()
+        if not channels and not bridges:
+            return
+        await asyncio.sleep(0.1)
+    names = [c["name"] for c in channels]
+    pytest.fail(f"leaked channels {names} and bridges {[b['id'] for b in bridges]}")

@@ -1,0 +1,1 @@
+"""Test helpers that start real parts (Asterisk, sshd, PostgreSQL, Chromium)."""
