@@ -1,0 +1,1 @@
+"""Data files shipped with the policy engine (the US area-code table)."""
