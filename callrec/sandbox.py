@@ -56,7 +56,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CALLREC_CACHE", "/var/cache/callrec"))
 
 
-def _mode() -> str:
+def asterisk_mode() -> str:
     """'chroot' (Debian sid root) or 'system' (an installed asterisk)."""
     wanted = os.environ.get("CALLREC_ASTERISK", "auto")
     if wanted in ("chroot", "system"):
@@ -424,7 +424,7 @@ def up(
 
     Starting a running instance is not an error: it is returned as is.
     """
-    mode = _mode()
+    mode = asterisk_mode()
     root = str(ensure_rootfs()) if mode == "chroot" else ""
     with _locked(cache_dir() / "instances" / f"{name}.lock"):
         existing = load_instance(name)

@@ -54,3 +54,20 @@ async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
         await asyncio.sleep(0.1)
     names = [c["name"] for c in channels]
     pytest.fail(f"leaked channels {names} and bridges {[b['id'] for b in bridges]}")
+
+
+_REAL_PARTS = ("asterisk", "sshd", "postgres", "browser")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests ran against each real part, so a reader can count them."""
+    counts = dict.fromkeys(_REAL_PARTS, 0)
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call":
+                continue
+            for part in _REAL_PARTS:
+                if part in getattr(report, "keywords", {}):
+                    counts[part] += 1
+    line = ", ".join(f"{part}: {n}" for part, n in counts.items())
+    terminalreporter.write_line(f"tests executed against real parts: {line}")
