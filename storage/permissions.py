@@ -1,0 +1,40 @@
+"""Who may do what. Checked inside the storage API, not only in the web layer,
+so the CLI, jobs and any future caller get the same rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from storage.errors import PermissionDenied
+
+
+class Permission(StrEnum):
+    VIEW_HISTORY = "view_history"  # assigned recordings (communication history)
+    VIEW_UNASSIGNED = "view_unassigned"
+    ASSIGN = "assign"
+    DELETE_UNASSIGNED = "delete_unassigned"
+    ADMIN = "admin"  # retention, holds, erasure; implies all the others
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person or job on whose behalf a call is made; ``name`` goes to the audit log."""
+
+    name: str
+    permissions: frozenset[Permission] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, name: str, *perms: Permission | str) -> Actor:
+        return cls(name, frozenset(Permission(p) for p in perms))
+
+    def has(self, perm: Permission) -> bool:
+        return Permission.ADMIN in self.permissions or perm in self.permissions
+
+    def require(self, perm: Permission, what: str = "") -> None:
+        if not self.has(perm):
+            suffix = f" to {what}" if what else ""
+            raise PermissionDenied(f"{self.name} lacks permission '{perm.value}'{suffix}")
+
+
+SYSTEM = Actor("system", frozenset({Permission.ADMIN}))
