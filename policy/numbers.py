@@ -19,9 +19,9 @@ from phonenumbers import NumberParseException, PhoneNumber
 # 700 (carrier services), 710 (federal government), 900 (premium), and the
 # codes NANPA reserves for toll-free growth.
 US_NON_GEOGRAPHIC: frozenset[int] = frozenset(
-    (500, 521, 522, 523, 524, 525, 526, 527, 528, 529, 532, 533, 544, 566, 577, 588)
-    + (700, 710, 800, 822, 833, 844, 855, 866, 877, 880, 881, 882, 883, 884, 885, 886, 887)
-    + (888, 889, 900)
+    {500, 521, 522, 523, 524, 525, 526, 527, 528, 529, 532, 533, 544, 566, 577, 588}
+    | {700, 710, 800, 822, 833, 844, 855, 866, 877, 880, 881, 882, 883, 884, 885, 886, 887}
+    | {888, 889, 900}
 )
 
 _COUNTRY_REGIONS = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
@@ -37,6 +37,13 @@ class ProspectLocation:
 
 
 UNKNOWN = ProspectLocation(None, None)
+_US_NO_STATE = ProspectLocation("US", None)
+
+# Set to False to send every number through the library (the benchmark
+# reports both figures).
+FAST_NANP = True
+_NANP_REGIONS = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1])
+_nanp_area_region: dict[int, str] = {}
 
 
 def parse(raw: str | None, default_region: str) -> PhoneNumber | None:
@@ -50,26 +57,46 @@ def parse(raw: str | None, default_region: str) -> PhoneNumber | None:
 
 
 def locate(raw: str | None, default_region: str, area_codes: Mapping[int, str]) -> ProspectLocation:
+    if not raw:
+        return UNKNOWN
+    if FAST_NANP:
+        national = _plain_nanp(raw, default_region)
+        if national is not None:
+            return _locate_nanp(national, None, area_codes)
     number = parse(raw, default_region)
     if number is None:
         return UNKNOWN
     return locate_parsed(number, area_codes)
 
 
+def _plain_nanp(raw: str, default_region: str) -> int | None:
+    """The national number of an already-plain +1 number, without the library.
+
+    Call paths mostly hand us ``+1NXXNXXXXXX`` or ten bare digits. For exactly
+    those shapes the library's parse yields the same national number, so we
+    skip it; anything else (spaces, brackets, other countries) goes through
+    the library.
+    """
+    if raw[0] == "+":
+        digits = raw[2:]
+        if len(raw) != 12 or raw[1] != "1":
+            return None
+    elif len(raw) == 10 and default_region in _NANP_REGIONS:
+        digits = raw
+    else:
+        return None
+    if digits.isascii() and digits.isdigit() and digits[0] in "23456789":
+        return int(digits)
+    return None
+
+
 def locate_parsed(number: PhoneNumber, area_codes: Mapping[int, str]) -> ProspectLocation:
     cc = number.country_code
     national = number.national_number
     if cc == 1:
-        if national is None or not 2_000_000_000 <= national <= 9_999_999_999:
+        if national is None:
             return UNKNOWN
-        area = national // 10_000_000
-        state = area_codes.get(area)
-        if state is not None:
-            return ProspectLocation("US", state)
-        if area in US_NON_GEOGRAPHIC:
-            return ProspectLocation("US", None)
-        region = phonenumbers.region_code_for_number(number)
-        return UNKNOWN if region is None else ProspectLocation(region, None)
+        return _locate_nanp(national, number, area_codes)
     if cc is None:
         return UNKNOWN
     regions = _COUNTRY_REGIONS.get(cc)
@@ -83,6 +110,32 @@ def locate_parsed(number: PhoneNumber, area_codes: Mapping[int, str]) -> Prospec
     # falling back to the code's main region for numbers it does not know.
     region = phonenumbers.region_code_for_number(number)
     return ProspectLocation(region or regions[0], None)
+
+
+def _locate_nanp(
+    national: int, number: PhoneNumber | None, area_codes: Mapping[int, str]
+) -> ProspectLocation:
+    if not 2_000_000_000 <= national <= 9_999_999_999:
+        return UNKNOWN
+    area = national // 10_000_000
+    state = area_codes.get(area)
+    if state is not None:
+        return ProspectLocation("US", state)
+    if area in US_NON_GEOGRAPHIC:
+        return _US_NO_STATE
+    # Each +1 area code belongs to one region, so its region can be cached
+    # once the library has recognised one valid number in it.
+    region = _nanp_area_region.get(area)
+    if region is None:
+        if number is None:
+            number = PhoneNumber(country_code=1, national_number=national)
+        region = phonenumbers.region_code_for_number(number)
+        if region is None:
+            return UNKNOWN
+        _nanp_area_region[area] = region
+    if region == "US":  # valid for the library but missing from the table
+        return _US_NO_STATE
+    return ProspectLocation(region, None)
 
 
 def normalize_e164(raw: str | None, default_region: str = "US") -> str | None:
