@@ -1,0 +1,129 @@
+"""Turn a stopped segment into a :class:`storage.segment.FinishedSegment`.
+
+Runs after every capture of the segment is complete on disk. Repairs a WAV
+header a crash left at zero, builds the stereo file when both legs were
+captured (aligned by each capture's start), flags a capture shorter than the
+segment (a defect to report, not to hide) and hands the result to the sink.
+A hand-off that fails is kept as a pending file and retried: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storage.segment import FinishedSegment, Pause, SegmentSink
+from storage.wavfix import repair_wav_header
+
+from callcore.audio import make_stereo, wav_seconds
+from callcore.state import CallState, Segment
+
+log = logging.getLogger("callrec.finish")
+
+SHORT_CAPTURE_RATIO = 0.98
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
+    files: dict[str, Path] = {}
+    flags: list[str] = []
+    for leg, cap in seg.captures.items():
+        path = Path(cap.host_path)
+        if not path.exists():
+            flags.append(f"capture_missing:{leg}")
+            log.error("recording %s: %s capture missing at %s", seg.recording_id, leg, path)
+            continue
+        if repair_wav_header(path):
+            flags.append("header_repaired")
+        files[leg] = path
+    ended = seg.ended_at or seg.started_at
+    span = max(0.0, ended - seg.started_at)
+    for leg, path in files.items():
+        recorded = wav_seconds(path)
+        if span > 1.0 and recorded < SHORT_CAPTURE_RATIO * span - 0.25:
+            flags.append(f"short_capture:{leg}")
+            log.warning(
+                "recording %s: %s track %.2fs for a %.2fs segment",
+                seg.recording_id, leg, recorded, span,
+            )
+    if "agent" in files and "customer" in files:
+        stereo = files["agent"].with_name(f"{seg.recording_id}-stereo.wav")
+        make_stereo(
+            files["agent"],
+            files["customer"],
+            stereo,
+            agent_start=seg.captures["agent"].started_at or seg.started_at,
+            customer_start=seg.captures["customer"].started_at or seg.started_at,
+        )
+        files["stereo"] = stereo
+    return FinishedSegment(
+        recording_id=seg.recording_id,
+        call_id=call.call_id,
+        segment_no=seg.segment_no,
+        source="ari" if call.source == "ari" else "agi",
+        direction="inbound" if call.direction == "inbound" else "outbound",
+        agent=seg.agent,
+        campaign=call.campaign,
+        queue=call.queue,
+        lead_list=call.lead_list,
+        customer_number_raw=call.customer_number,
+        started_at=_dt(seg.started_at),
+        ended_at=_dt(ended),
+        legs="both" if seg.legs == "both" else "agent",
+        files=files,
+        decision=seg.decision,
+        reasons=tuple(seg.decision.get("reasons", ())),
+        bridged_seconds=span,
+        pauses=tuple(Pause(_dt(a), _dt(b) if b else None) for a, b in seg.pauses),
+        flags=tuple(dict.fromkeys(flags)),
+    )
+
+
+class Handoff:
+    """Hands finished segments to storage; keeps what fails for a retry."""
+
+    def __init__(self, sink: SegmentSink, pending_dir: Path) -> None:
+        self.sink = sink
+        self.pending_dir = pending_dir
+        pending_dir.mkdir(parents=True, exist_ok=True)
+
+    async def deliver(self, call: CallState, seg: Segment) -> str | None:
+        finished = build_finished(call, seg)
+        try:
+            return await self.sink.accept_segment(finished)
+        except Exception:
+            log.exception("recording %s: hand-off failed; kept for retry", seg.recording_id)
+            record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
+            record["call"]["segment"] = _seg_dict(seg)
+            path = self.pending_dir / f"{seg.recording_id}.json"
+            path.write_text(json.dumps(record))
+            return None
+
+    async def retry_pending(self) -> int:
+        done = 0
+        for path in sorted(self.pending_dir.glob("*.json")):
+            data = json.loads(path.read_text())
+            call = CallState.from_dict(data["call"])
+            if call.segment is None:
+                path.unlink()
+                continue
+            try:
+                await self.sink.accept_segment(build_finished(call, call.segment))
+            except Exception:
+                log.exception("recording %s: hand-off retry failed", data["segment_id"])
+                continue
+            path.unlink()
+            done += 1
+        return done
+
+
+def _seg_dict(seg: Segment) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(seg)
