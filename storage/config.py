@@ -40,7 +40,9 @@ class UploadTargetConfig(_Strict):
     local_dir: Path = DEFAULT_LOCAL_UPLOAD_DIR
     # Read the file back after rename and compare SHA-256 (costs a download).
     verify_hash: bool = False
-    block_size: int = Field(default=256 * 1024, ge=4096, le=4 * 1024 * 1024)
+    # None: the largest write the server announces (OpenSSH drops the connection
+    # when a request exceeds its 256 KiB message limit, so never guess above it).
+    block_size: int | None = Field(default=None, ge=4096, le=4 * 1024 * 1024)
     max_requests: int = Field(default=64, ge=1, le=1024)
     connect_timeout: float = Field(default=15.0, gt=0)
 

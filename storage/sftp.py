@@ -33,7 +33,7 @@ class SftpTarget:
         known_hosts: Path,
         remote_dir: str = ".",
         verify_hash: bool = False,
-        block_size: int = 256 * 1024,
+        block_size: int | None = None,
         max_requests: int = 64,
         connect_timeout: float = 15.0,
     ) -> None:
@@ -114,7 +114,7 @@ class _SftpSession:
             await self.sftp.put(
                 str(job.local_path),
                 tmp,
-                block_size=self.t.block_size,
+                block_size=self.t.block_size or -1,
                 max_requests=self.t.max_requests,
             )
             if await self._size(tmp) != job.size:
