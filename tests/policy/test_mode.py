@@ -42,7 +42,9 @@ INITIAL = [
 
 
 @pytest.mark.parametrize(("agent", "campaign", "lead_list", "mode", "rule"), INITIAL)
-def test_initial_mode(agent: str, campaign: str | None, lead_list: Any, mode: str, rule: str) -> None:
+def test_initial_mode(
+    agent: str, campaign: str | None, lead_list: Any, mode: str, rule: str
+) -> None:
     d = run(cfg(), agent=agent, campaign=campaign, lead_list=lead_list)
     assert d.mode == mode
     assert rule in d.reasons
@@ -150,7 +152,9 @@ def test_transfer_matrix(pre: str, post: str) -> None:
     c = config(campaigns={"c": {"mode": pre, "post_transfer": post}})
     before = run(c, campaign="c")
     after = run(c, campaign="c", phase="post_transfer", agent="tx")
-    assert (before.legs, before.autostart, before.agent_can_start, before.agent_can_stop) == PRE[pre]
+    assert (before.legs, before.autostart, before.agent_can_start, before.agent_can_stop) == PRE[
+        pre
+    ]
     got = (after.legs, after.autostart, after.agent_can_start, after.agent_can_stop)
     assert got == POST_EXPECT[post]
     assert before.mode == pre and after.mode == post

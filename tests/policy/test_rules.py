@@ -129,7 +129,9 @@ CONSENT: list[tuple[str, str, str, str, tuple[str, ...]]] = [
 
 
 @pytest.mark.parametrize(("mode", "agent", "number", "legs", "fired"), CONSENT)
-def test_consent_modes(mode: str, agent: str, number: str, legs: str, fired: tuple[str, ...]) -> None:
+def test_consent_modes(
+    mode: str, agent: str, number: str, legs: str, fired: tuple[str, ...]
+) -> None:
     d = run(config(consent={"mode": mode}, org=ALL_CALLS), agent=agent, number=number)
     assert d.legs == legs
     consent_reasons = tuple(x for x in d.reasons if x.startswith("consent."))
