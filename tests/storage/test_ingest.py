@@ -41,7 +41,9 @@ async def test_files_moved_named_by_id_and_hashed_as_stored(
     await service.accept_segment(seg)
     assert not any(p.exists() for p in sources.values()), "files are moved, not copied"
     with db.session() as s:
-        rows = s.scalars(select(RecordingFile).where(RecordingFile.recording_id == seg.recording_id))
+        rows = s.scalars(
+            select(RecordingFile).where(RecordingFile.recording_id == seg.recording_id)
+        )
         for f in rows:
             stored = config.store_root / f.path
             assert stored.name == f"{seg.recording_id}.{f.kind}.wav"
@@ -82,9 +84,7 @@ async def test_crashed_header_is_repaired_and_flagged(
     assert view.duration_seconds == pytest.approx(2.0)
 
 
-async def test_header_only_file_is_truncated_error(
-    service: StorageService, tmp_path: Path
-) -> None:
+async def test_header_only_file_is_truncated_error(service: StorageService, tmp_path: Path) -> None:
     seg = make_segment(tmp_path)
     seg.files["agent"].write_bytes(b"RIFF")
     with pytest.raises(FileTruncated):

@@ -13,8 +13,8 @@ from storage.config import StorageConfig
 from storage.db import Database, open_database
 from storage.models import OutboxItem, Recording
 from storage.outbox import Outbox, status
-from storage.targets import LocalDirTarget, TargetSession, UploadJob
 from storage.service import StorageService
+from storage.targets import LocalDirTarget, TargetSession, UploadJob
 from storage.timeutil import utcnow
 from tests.storage.conftest import FAST_OUTBOX, make_segment
 

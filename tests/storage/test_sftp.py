@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from storage.config import StorageConfig, UploadTargetConfig
+from storage.config import UploadTargetConfig
 from storage.models import OutboxItem
 from storage.outbox import status
 from storage.service import StorageService
@@ -46,7 +46,9 @@ async def test_upload_renames_verifies_and_hashes(
     result = await svc.drain_outbox()
     assert result.uploaded == 3, result.errors
     files = remote_files(remote)
-    assert [p.name for p in files] == sorted(f"{rid}.{k}.wav" for k in ("agent", "customer", "stereo"))
+    assert [p.name for p in files] == sorted(
+        f"{rid}.{k}.wav" for k in ("agent", "customer", "stereo")
+    )
     local = {p.name: p.read_bytes() for p in svc.cfg.store_root.rglob("*.wav")}
     assert all(local[p.name] == p.read_bytes() for p in files)
     svc.close()
