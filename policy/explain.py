@@ -34,6 +34,17 @@ _LEVERS: dict[str, str] = {
     r.MODE_NEVER: "change the mode of the campaign (or the agent's mode override)",
     r.MODE_ON_DEMAND: "use all_calls or all_force to start recording automatically, or raise "
     "record_percent",
+    r.MODE_ALL_FORCE: "change the governing campaign's mode (see 'Mode from' above) or give "
+    "the agent a mode override",
+    r.MODE_ALL_CALLS: "change the governing campaign's mode (see 'Mode from' above) or the "
+    "agent's mode override",
+    r.SAMPLE_AGENT: "lower the agent's record_percent",
+    r.SAMPLE_QUEUE: "lower the queue's record_percent",
+    r.TRANSFER_CONTINUE: "the transferring agent leaves 'continue recording' unchecked",
+    r.CONSENT_ONE_PARTY: "add a state to two_party_states or set never_record_prospect_side",
+    r.FOREIGN_AGENT_SAME_COUNTRY: "set never_record_prospect_side = true to keep the agent "
+    "side only",
+    r.PAUSE_DISABLED: "set [org] allow_pause = true",
 }
 
 _MODE_SOURCES = {
@@ -60,6 +71,26 @@ def deciding_rule(decision: Decision) -> str:
             if reason.startswith(("jurisdiction.", "consent.")) and reason in _LEVERS:
                 return reason
     return decision.reasons[-1] if decision.reasons else ""
+
+
+def _mode_source(config: Config, facts: CallFacts, decision: Decision) -> str | None:
+    reasons = set(decision.reasons)
+    campaign = config.call_campaign(facts.campaign, facts.lead_list)
+    if r.MODE_AGENT_OVERRIDE in reasons:
+        return f"agent {facts.agent}'s own mode override"
+    if r.MODE_LEAD_LIST_CAMPAIGN in reasons:
+        return f"campaign {campaign}, which owns lead list {facts.lead_list}"
+    if r.MODE_CAMPAIGN in reasons:
+        return f"campaign {campaign}"
+    if r.MODE_ORG_DEFAULT in reasons:
+        return "[org] default_mode (no campaign)"
+    if r.MODE_POST_TRANSFER_CAMPAIGN in reasons:
+        return f"post_transfer of campaign {campaign}"
+    if r.MODE_POST_TRANSFER_FOLLOW_GLOBAL in reasons:
+        return f"[org] post_transfer (campaign {campaign} follows the global setting)"
+    if r.MODE_POST_TRANSFER_ORG in reasons:
+        return "[org] post_transfer (no campaign)"
+    return None
 
 
 def explain(config: Config, facts: CallFacts, decision: Decision) -> str:
@@ -94,6 +125,9 @@ def explain(config: Config, facts: CallFacts, decision: Decision) -> str:
             lines.append(f"Mode {decision.mode}: recording {start}; {stop}; {pause}.")
         else:
             lines.append(f"Mode {decision.mode}.")
+    source = _mode_source(config, facts, decision)
+    if source:
+        lines.append(f"Mode from: {source}.")
     if decision.announce:
         lines.append(f"Announcement played first: {decision.announce}.")
     rule = deciding_rule(decision)
