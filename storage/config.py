@@ -43,7 +43,7 @@ class UploadTargetConfig(_Strict):
     # None: the largest write the server announces (OpenSSH drops the connection
     # when a request exceeds its 256 KiB message limit, so never guess above it).
     block_size: int | None = Field(default=None, ge=4096, le=4 * 1024 * 1024)
-    max_requests: int = Field(default=64, ge=1, le=1024)
+    max_requests: int | None = Field(default=None, ge=1, le=1024)
     connect_timeout: float = Field(default=15.0, gt=0)
 
     def model_post_init(self, __context: Any) -> None:

@@ -21,6 +21,14 @@ from storage.targets import TargetSession, UploadJob, _check_remote_name
 
 log = logging.getLogger(__name__)
 
+CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes256-ctr",
+)
+
 
 class SftpTarget:
     def __init__(
@@ -34,7 +42,7 @@ class SftpTarget:
         remote_dir: str = ".",
         verify_hash: bool = False,
         block_size: int | None = None,
-        max_requests: int = 64,
+        max_requests: int | None = None,
         connect_timeout: float = 15.0,
     ) -> None:
         if not known_hosts:
@@ -60,9 +68,10 @@ class SftpTarget:
                 agent_path=None,
                 password=None,
                 connect_timeout=self.connect_timeout,
-                # Throughput: a big window and packets, and no compression of audio.
-                window=8 * 1024 * 1024,
-                max_pktsize=256 * 1024,
+                # Throughput: AES-GCM runs on AES-NI through OpenSSL and is far
+                # cheaper per byte here than ChaCha20-Poly1305; audio does not
+                # compress, so compression is off.
+                encryption_algs=list(CIPHERS),
                 compression_algs=None,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
@@ -115,7 +124,7 @@ class _SftpSession:
                 str(job.local_path),
                 tmp,
                 block_size=self.t.block_size or -1,
-                max_requests=self.t.max_requests,
+                max_requests=self.t.max_requests or -1,
             )
             if await self._size(tmp) != job.size:
                 raise UploadVerifyFailed(f"{job.remote_name}: temporary file has the wrong size")
