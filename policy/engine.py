@@ -46,6 +46,20 @@ class Decision:
             "reasons": list(self.reasons),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        """Rebuild a stored decision (the state a call path persisted per segment)."""
+        return cls(
+            legs=data["legs"],
+            autostart=bool(data["autostart"]),
+            agent_can_start=bool(data["agent_can_start"]),
+            agent_can_stop=bool(data["agent_can_stop"]),
+            agent_can_pause=bool(data["agent_can_pause"]),
+            mode=data.get("mode"),
+            announce=data.get("announce"),
+            reasons=tuple(data.get("reasons", ())),
+        )
+
     @property
     def records_anything(self) -> bool:
         return self.legs != "none"

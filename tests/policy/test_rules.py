@@ -269,6 +269,7 @@ def test_decision_is_immutable_and_json_able() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.legs = "none"  # type: ignore[misc]
     out = json.loads(json.dumps(d.to_dict()))
+    assert type(d).from_dict(out) == d
     assert list(out) == [
         "legs", "autostart", "agent_can_start", "agent_can_stop", "agent_can_pause",
         "mode", "announce", "reasons",
