@@ -46,8 +46,15 @@ class Postgres:
         shutil.chown(self.dir, PG_USER, PG_USER)
         shutil.chown(self.sock, PG_USER, PG_USER)
         self._run(
-            str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-            "--auth=trust", "-E", "UTF8", "--no-sync",
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
         )
         opts = (
             f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 "
@@ -55,15 +62,36 @@ class Postgres:
             "-c max_connections=200"
         )
         self._run(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts,
-            "-l", str(self.dir / "server.log"), "-w", "-t", "60", "start",
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.dir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         self.started = True
 
     def psql(self, sql: str, db: str = "postgres") -> str:
         return self._run(
-            str(PG_BIN / "psql"), "-h", str(self.sock), "-p", str(self.port), "-U", "postgres",
-            "-d", db, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql,
+            str(PG_BIN / "psql"),
+            "-h",
+            str(self.sock),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
         )
 
     def create_database(self, name: str, template: str | None = None) -> str:
@@ -77,8 +105,19 @@ class Postgres:
     def stop(self) -> None:
         if self.started:
             subprocess.run(
-                ["runuser", "-u", PG_USER, "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data),
-                 "-m", "immediate", "-w", "stop"],
+                [
+                    "runuser",
+                    "-u",
+                    PG_USER,
+                    "--",
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
                 capture_output=True,
             )
             self.started = False
