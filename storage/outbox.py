@@ -224,6 +224,12 @@ class Outbox:
     def _complete(self, item: Claimed) -> bool:
         now = self.clock()
         with self.db.session() as s:
+            # Serialise completions of one recording's files (row lock on
+            # PostgreSQL; SQLite's write lock does it already) so the last one
+            # always sees the others done and marks the recording uploaded.
+            s.execute(
+                select(Recording.id).where(Recording.id == item.recording_id).with_for_update()
+            )
             res = s.execute(
                 update(OutboxItem)
                 .where(OutboxItem.id == item.id, OutboxItem.owner == self.owner)
