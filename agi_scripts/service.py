@@ -1,0 +1,102 @@
+"""The FastAGI path as one service object that ``callrec serve`` starts and stops.
+
+Wiring only: the FastAGI server, the AMI connection and the controller that
+holds the calls. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from agi_scripts.agi import AgiChannel
+from agi_scripts.ami import Ami, AmiAddress
+from agi_scripts.controller import AgiController
+from agi_scripts.facts import valid_agent_id
+from agi_scripts.mixmonitor import MonitorDir
+from agi_scripts.server import AgiServer
+from callcore.finish import Handoff
+from callcore.registry import CallRegistry
+from callcore.state_store import StateStore
+from callrec.settings import ServiceSettings
+from policy import Config
+
+log = logging.getLogger("callrec.agi.service")
+
+DEFAULT_AGI_PORT = 4573
+
+
+class AgiService:
+    """FastAGI + AMI for dialplan-routed calls.
+
+    ``policy`` returns the Config in force (e.g. ``lambda: holder.config``),
+    so a reload applies to the next decision. ``monitor_dir_host`` is where
+    this host sees MixMonitor's files, ``monitor_dir_asterisk`` the same
+    directory as Asterisk sees it (they differ when Asterisk runs in a chroot).
+    """
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        policy: Callable[[], Config],
+        registry: CallRegistry,
+        handoff: Handoff,
+        store: StateStore,
+        monitor_dir_host: Path,
+        monitor_dir_asterisk: str,
+        ami: AmiAddress,
+        *,
+        agi_port: int | None = None,
+        deadline: float = 3.0,
+    ) -> None:
+        self.settings = settings
+        self.port = agi_port or settings.agi.port or DEFAULT_AGI_PORT
+        self.ami = Ami(ami)
+        self.controller = AgiController(
+            policy=policy,
+            registry=registry,
+            handoff=handoff,
+            store=store,
+            monitor=MonitorDir(host=monitor_dir_host, asterisk=monitor_dir_asterisk),
+            ami=self.ami,
+            agent_dial=self.agent_dial,
+        )
+        self.deadline = deadline
+        self.server: AgiServer | None = None
+
+    def agent_dial(self, agent: str) -> str | None:
+        """The dial string for a transfer target, from settings only (never caller input)."""
+        if not valid_agent_id(agent):
+            return None
+        endpoints = self.settings.endpoints
+        template = endpoints.agents.get(agent, endpoints.agent)
+        return template.replace("{agent}", agent)
+
+    async def start(self) -> None:
+        await self.ami.connect()
+        server = AgiServer(self.settings.agi.host, self.port, deadline=self.deadline)
+        server.route("answer", self.controller.answer)
+        server.route("toggle", self._toggle_record)
+        server.route("pause", self._toggle_pause)
+        server.route("baseline", _baseline)
+        await server.start()
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        await self.controller.drain()
+        await self.ami.close()
+
+    async def _toggle_record(self, chan: AgiChannel) -> None:
+        await self.controller.dtmf(chan, "toggle_record")
+
+    async def _toggle_pause(self, chan: AgiChannel) -> None:
+        await self.controller.dtmf(chan, "toggle_pause")
+
+
+async def _baseline(chan: AgiChannel) -> None:
+    """The benchmark's baseline: a handler that only answers."""
+    await chan.request.send_command("ANSWER")
