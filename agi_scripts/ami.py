@@ -92,7 +92,10 @@ class Ami:
     async def action(self, name: str, **fields: str) -> dict[str, str]:
         if self.manager is None:
             raise AmiError("AMI is not connected")
-        request = {"Action": name, **fields}
+        # panoramisk 1.4 reads the "Async" field of any action whose reply says
+        # "successfully queued" (PlayDTMF does) and drops the connection if it
+        # is missing; "false" is also what we mean (none of ours is Originate).
+        request = {"Action": name, "Async": "false", **fields}
         try:
             reply = await asyncio.wait_for(self.manager.send_action(request), self.timeout)
         except TimeoutError as exc:

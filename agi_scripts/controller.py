@@ -96,11 +96,12 @@ class AgiController:
             self.calls[call_id] = call
             self._locks[call_id] = asyncio.Lock()
         async with self._locks[call_id]:
-            if call.channels.get("agent") and call.channels["agent"] != chan.uniqueid:
+            previous = str(call.extra.get("agent_uniqueid", ""))
+            if previous and previous != chan.uniqueid:
                 # A new agent on a known call: the transfer SPEC 2.4/2.5 speak of.
                 if call.segment is not None:
                     self._end_segment(call)
-                self._by_channel.pop(call.channels["agent"], None)
+                self._by_channel.pop(previous, None)
                 call.phase = "post_transfer"
                 call.agent = facts.agent
                 continue_recording = bool(
@@ -110,6 +111,7 @@ class AgiController:
             # and unlike a channel name it holds nothing an endpoint's name can add.
             call.channels["agent"] = chan.uniqueid
             call.extra["agent_channel_name"] = chan.name
+            call.extra["agent_uniqueid"] = chan.uniqueid
             self._by_channel[chan.uniqueid] = call_id
             if facts.customer_uniqueid and not call.channels.get("customer"):
                 call.channels["customer"] = facts.customer_uniqueid
