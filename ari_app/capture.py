@@ -1,0 +1,134 @@
+"""Capturing a segment's legs with snoop channels, and stopping them cleanly.
+
+Recording a bridged channel directly fails, so each leg gets a snoop channel
+(spy=in: the voice coming *from* that party) and the recording runs on the
+snoop. The recording starts only on the snoop's own StasisStart (acting on it
+earlier races into 409/422). A stopped recording's file is complete only when
+RecordingFinished arrives, so stop waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from callcore.state import Capture, CallState, Segment
+from storage.segment import new_recording_id
+
+from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.waiters import Waiters
+
+log = logging.getLogger("callrec.ari.capture")
+
+LEG_CHANNEL = {"agent": "agent", "customer": "customer"}
+RECORDING_PREFIX = "callrec"
+
+
+def recording_name(recording_id: str, leg: str) -> str:
+    return f"{RECORDING_PREFIX}/{recording_id}-{leg}"
+
+
+def event_time(event: dict[str, Any]) -> float:
+    """ARI's event timestamp as epoch seconds (now, if missing or odd)."""
+    stamp = event.get("timestamp")
+    if isinstance(stamp, str):
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    return time.time()
+
+
+class Capturer:
+    def __init__(
+        self, client: AriClient, waiters: Waiters, recording_dir: Path, timeout: float = 5.0
+    ) -> None:
+        self.client = client
+        self.waiters = waiters
+        self.recording_dir = recording_dir
+        self.timeout = timeout
+
+    def host_path(self, name: str) -> Path:
+        return self.recording_dir / f"{name}.wav"
+
+    async def start(self, call: CallState, segment_no: int) -> Segment:
+        """Snoop and record each leg the decision allows; return the live segment."""
+        decision = call.decision
+        legs = ["agent"] if decision["legs"] == "agent" else ["agent", "customer"]
+        seg = Segment(
+            recording_id=new_recording_id(),
+            segment_no=segment_no,
+            agent=call.agent,
+            legs=decision["legs"],
+            decision=dict(decision),
+        )
+        for leg in legs:
+            name = recording_name(seg.recording_id, leg)
+            seg.captures[leg] = Capture(
+                leg=leg,
+                handle=name,
+                host_path=str(self.host_path(name)),
+                snoop_id=f"{seg.recording_id}-{leg}",
+            )
+        call.segment = seg  # persisted by the caller before the snoops exist
+        await asyncio.gather(*(self._start_leg(call, seg, cap) for cap in seg.captures.values()))
+        return seg
+
+    async def _start_leg(self, call: CallState, seg: Segment, cap: Capture) -> None:
+        started = self.waiters.expect("StasisStart", cap.snoop_id)
+        await self.client.snoop(
+            call.channels[LEG_CHANNEL[cap.leg]],
+            spy="in",
+            app_args=f"snoop,{call.call_id},{seg.recording_id},{cap.leg}",
+            snoop_id=cap.snoop_id,
+        )
+        await self.waiters.wait(started, self.timeout)
+        recording = self.waiters.expect("RecordingStarted", cap.handle)
+        await self.client.record(cap.snoop_id, cap.handle, fmt="wav", if_exists="fail")
+        event = await self.waiters.wait(recording, self.timeout)
+        cap.started_at = event_time(event)
+
+    async def stop(self, seg: Segment) -> None:
+        """Stop every capture and wait until each file is complete."""
+        await asyncio.gather(*(self._stop_leg(cap) for cap in seg.captures.values()))
+        seg.ended_at = time.time()
+        if seg.paused:
+            seg.close_pause(seg.ended_at)
+
+    async def _stop_leg(self, cap: Capture) -> None:
+        if not cap.started_at:  # never recorded: only the snoop may need removing
+            with contextlib.suppress(AriError):
+                await self.client.hangup(cap.snoop_id)
+            return
+        finished = self.waiters.expect("RecordingFinished", cap.handle)
+        try:
+            await self.client.stop_recording(cap.handle)
+        except AriNotFound:
+            # Already finished (the spied channel hung up): the file is there.
+            pass
+        else:
+            try:
+                await self.waiters.wait(finished, self.timeout)
+            except TimeoutError:
+                log.error("recording %s: no RecordingFinished after stop", cap.handle)
+        cap.finished = True
+        with contextlib.suppress(AriError):
+            await self.client.hangup(cap.snoop_id)
+
+    async def set_muted(self, seg: Segment, muted: bool) -> None:
+        """Pause = mute: silence is written and the call's timeline is kept."""
+        for cap in seg.captures.values():
+            if muted:
+                await self.client.mute_recording(cap.handle)
+            else:
+                await self.client.unmute_recording(cap.handle)
+
+    async def still_live(self, cap: Capture) -> bool:
+        try:
+            await self.client.live_recording(cap.handle)
+        except AriNotFound:
+            return False
+        return True

@@ -1,0 +1,40 @@
+"""Wait for an ARI event that a request will cause, without racing it.
+
+Register the waiter *before* the request (we choose channel, snoop, recording
+and playback ids ourselves), so an event that arrives before the REST call
+returns is not missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+Key = tuple[str, str]
+
+
+class Waiters:
+    def __init__(self) -> None:
+        self._futures: dict[Key, asyncio.Future[dict[str, Any]]] = {}
+
+    def expect(self, kind: str, ident: str) -> asyncio.Future[dict[str, Any]]:
+        key = (kind, ident)
+        fut = self._futures.get(key)
+        if fut is None or fut.done():
+            fut = asyncio.get_running_loop().create_future()
+            self._futures[key] = fut
+        return fut
+
+    def resolve(self, kind: str, ident: str, event: dict[str, Any]) -> None:
+        fut = self._futures.pop((kind, ident), None)
+        if fut is not None and not fut.done():
+            fut.set_result(event)
+
+    def fail_all(self, exc: BaseException) -> None:
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self._futures.clear()
+
+    async def wait(self, fut: asyncio.Future[dict[str, Any]], timeout: float) -> dict[str, Any]:
+        return await asyncio.wait_for(asyncio.shield(fut), timeout)

@@ -1,0 +1,76 @@
+"""One JSON error shape for every API failure, with a stable code.
+
+``{"error": {"code": "...", "message": "...", "rule": "..."}}``: clients
+branch on ``code`` (and ``rule`` for refusals), never on message text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger("callrec.http")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return web.json_response(body, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "request.too_large", "request body too large")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            code = {404: "route.not_found", 405: "route.method_not_allowed"}.get(
+                exc.status, "http.error"
+            )
+            return error_response(exc.status, code, exc.reason)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the service log")
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "request.bad_json", "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "request.bad_json", "body must be a JSON object")
+    return data
+
+
+def str_field(data: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ApiError(400, "request.missing_field", f"{key!r} is required")
+        return None
+    if not isinstance(value, str) or len(value) > 128:
+        raise ApiError(400, "request.bad_field", f"{key!r} must be a string (max 128)")
+    return value

@@ -1,0 +1,214 @@
+"""A full Stasis stack on the real sandbox Asterisk: policy, app, storage, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ari_app.app import StasisApp
+from ari_app.client import AriClient
+from callcore.finish import Handoff
+from callcore.registry import CallRegistry
+from callcore.state import CallState
+from callcore.state_store import StateStore
+from callrec.sandbox import Instance
+from console.app import build_app
+from policy import Config, load_config
+from storage.config import StorageConfig, UploadTargetConfig
+from storage.segment import FinishedSegment
+from storage.service import StorageService
+from tests.support import ami
+
+POLICY = """
+[org]
+default_mode = "on_demand"
+
+[campaigns.auto]
+mode = "all_calls"
+post_transfer = "on_demand"
+
+[campaigns.force]
+mode = "all_force"
+post_transfer = "all_force"
+
+[campaigns.demand]
+mode = "on_demand"
+
+[campaigns.nope]
+mode = "never"
+post_transfer = "never"
+
+[campaigns.announced]
+mode = "all_calls"
+announcement = "beep"
+
+[queues.support]
+record_percent = 100
+
+[agents.a1]
+state = "TX"
+
+[agents.a2]
+state = "TX"
+"""
+
+TX_NUMBER = "+15125550142"  # Texas: one-party consent -> both legs
+CA_NUMBER = "+14155550142"  # California: two-party -> agent side only
+
+
+@dataclass
+class KeepingSink:
+    """Real storage behind a tap that keeps a copy of each segment's files."""
+
+    storage: StorageService
+    copies: Path
+    segments: list[FinishedSegment] = field(default_factory=list)
+
+    async def accept_segment(self, segment: FinishedSegment) -> str:
+        target = self.copies / segment.recording_id
+        target.mkdir(parents=True)
+        kept = {leg: Path(shutil.copy2(p, target / p.name)) for leg, p in segment.files.items()}
+        self.segments.append(segment)
+        self.segments[-1].extra["copies"] = kept
+        return await self.storage.accept_segment(segment)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, asterisk: Instance, tmp: Path, policy_text: str = POLICY) -> None:
+        self.asterisk = asterisk
+        self.tmp = tmp
+        (tmp / "callrec.toml").write_text(policy_text)
+        self.policy: Config = load_config(tmp / "callrec.toml")
+        cfg = StorageConfig(
+            db_url=f"sqlite:///{tmp}/callrec.db",
+            store_root=tmp / "store",
+            upload=UploadTargetConfig(type="local", local_dir=tmp / "platform"),
+        )
+        self.storage = StorageService.open(cfg)
+        (tmp / "copies").mkdir()
+        self.sink = KeepingSink(self.storage, tmp / "copies")
+        self.registry = CallRegistry()
+        self.store = StateStore(tmp / "state")
+        self.handoff = Handoff(self.sink, tmp / "state" / "pending")
+        self.app: StasisApp | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.runner: web.AppRunner | None = None
+        self.ami: Any = None
+        self.base = ""
+
+    def new_app(self) -> StasisApp:
+        client = AriClient(
+            self.asterisk.ari_url, self.asterisk.ari_user, self.asterisk.ari_password,
+            self.asterisk.app,
+        )
+        return StasisApp(
+            client,
+            config=lambda: self.policy,
+            registry=self.registry,
+            store=self.store,
+            handoff=self.handoff,
+            recording_dir=self.asterisk.recording_dir,
+            agent_endpoint=lambda agent: (
+                "Local/agent2@callrec-sim/n" if agent == "a2" else "Local/agent@callrec-sim/n"
+            ),
+            customer_endpoint=lambda number: "Local/customer@callrec-sim/n",
+        )
+
+    async def start(self) -> None:
+        await self.start_app()
+        port = free_port()
+        self.runner = web.AppRunner(build_app(self.registry, self))
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.base = f"http://127.0.0.1:{port}"
+        self.http = aiohttp.ClientSession()
+        self.ami = await ami.connect(self.asterisk)
+
+    async def start_app(self) -> None:
+        self.app = self.new_app()
+        await self.app.start()
+        await asyncio.wait_for(self.app.connected.wait(), 10)
+
+    async def stop_app(self) -> None:
+        assert self.app is not None
+        await self.app.stop()
+        await self.app.client.close()
+        self.app = None
+
+    async def originate_call(self, **kwargs: Any) -> CallState:  # Originator for the API
+        assert self.app is not None
+        return await self.app.originate_call(**kwargs)
+
+    async def close(self) -> None:
+        if self.app is not None:
+            for call in list(self.app.calls.values()):
+                for channel in call.channels.values():
+                    try:
+                        await self.app.client.hangup(channel)
+                    except Exception:
+                        pass
+            await self.wait(lambda: not self.app or not self.app.calls, 10, "calls to end")
+            await self.stop_app()
+        if self.http:
+            await self.http.close()
+        if self.runner:
+            await self.runner.cleanup()
+        if self.ami:
+            self.ami.close()
+        self.storage.close()
+
+    # ---------------------------------------------------------------- helpers
+
+    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        assert self.http is not None
+        async with self.http.request(method, self.base + path, json=body) as resp:
+            return resp.status, await resp.json()
+
+    async def wait(self, predicate: Callable[[], Any], timeout: float = 10.0,
+                   what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def place(self, campaign: str | None, number: str = TX_NUMBER,
+                    agent: str = "a1") -> CallState:
+        status, body = await self.api(
+            "POST", "/api/calls", {"agent": agent, "number": number, "campaign": campaign}
+        )
+        assert status == 201, body
+        call = self.registry.get(body["call_id"])
+        await self.wait(lambda: call.decision, 15, "the call to be bridged and decided")
+        if call.decision.get("autostart"):
+            await self.wait(lambda: call.recording, 10, "autostart")
+        return call
+
+    async def press(self, call: CallState, digits: str) -> None:
+        assert self.app is not None
+        info = await self.app.client.get_channel(call.channels["agent"])
+        await ami.press(self.ami, info["name"].replace(";1", ";2"), digits)
+
+    async def hangup(self, call: CallState) -> None:
+        assert self.app is not None
+        done = len(self.sink.segments) + (1 if call.recording else 0)
+        await self.app.client.hangup(call.channels["customer"])
+        await self.wait(lambda: call.call_id not in self.app.calls, 15, "call end")  # type: ignore[union-attr]
+        await self.wait(lambda: len(self.sink.segments) >= done, 15, "segment hand-off")
