@@ -37,7 +37,7 @@ from ari_app.waiters import Waiters
 log = logging.getLogger("callrec.ari")
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-REFUSAL_TONE = "tone:480+620/150,0/100,480+620/150,0/100"
+REFUSAL_TONE = "sound:beeperr"  # a short error beep the agent hears (not the customer)
 EVENT_TYPES = [
     "StasisStart",
     "StasisEnd",
@@ -141,8 +141,7 @@ class StasisApp:
         self.calls[call.call_id] = call
         for channel_id in call.channels.values():
             self._by_channel[channel_id] = call.call_id
-        if call.call_id not in {c.call_id for c in self.registry.all()}:
-            self.registry.register(call, self)
+        self.registry.register(call, self)
 
     # --------------------------------------------------------------- events
 
@@ -312,6 +311,7 @@ class StasisApp:
             await self.waiters.wait(done, 120)
         except (AriError, TimeoutError) as exc:
             log.error("call %s: announcement %s failed: %s", call.call_id, prompt, exc)
+            return
         call.extra["announcement"] = prompt
         self._save(call)
 

@@ -93,8 +93,8 @@ class Capturer:
 
     async def stop(self, seg: Segment) -> None:
         """Stop every capture and wait until each file is complete."""
+        seg.ended_at = time.time()  # the stop request: later audio is not the call's
         await asyncio.gather(*(self._stop_leg(cap) for cap in seg.captures.values()))
-        seg.ended_at = time.time()
         if seg.paused:
             seg.close_pause(seg.ended_at)
 

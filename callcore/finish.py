@@ -46,11 +46,14 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
     span = max(0.0, ended - seg.started_at)
     for leg, path in files.items():
         recorded = wav_seconds(path)
-        if span > 1.0 and recorded < SHORT_CAPTURE_RATIO * span - 0.25:
+        # Compare with the time this leg was really capturing: from its own
+        # start (snoops start apart) to the stop request.
+        leg_span = max(0.0, ended - (seg.captures[leg].started_at or seg.started_at))
+        if leg_span > 1.0 and recorded < SHORT_CAPTURE_RATIO * leg_span - 0.1:
             flags.append(f"short_capture:{leg}")
             log.warning(
                 "recording %s: %s track %.2fs for a %.2fs segment",
-                seg.recording_id, leg, recorded, span,
+                seg.recording_id, leg, recorded, leg_span,
             )
     if "agent" in files and "customer" in files:
         stereo = files["agent"].with_name(f"{seg.recording_id}-stereo.wav")
@@ -82,6 +85,7 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
         bridged_seconds=span,
         pauses=tuple(Pause(_dt(a), _dt(b) if b else None) for a, b in seg.pauses),
         flags=tuple(dict.fromkeys(flags)),
+        extra={"capture_started": {leg: c.started_at for leg, c in seg.captures.items()}},
     )
 
 

@@ -53,6 +53,7 @@ announcement = "beep"
 
 [queues.support]
 record_percent = 100
+announcement = "beep"
 
 [agents.a1]
 state = "TX"

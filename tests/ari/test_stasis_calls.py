@@ -109,7 +109,7 @@ async def test_pause_writes_silence_and_keeps_timeline(stack: Stack) -> None:
     [pause] = seg.pauses
     assert pause.ended_at is not None
     agent = seg.extra["copies"]["agent"]
-    t0 = seg.started_at.timestamp()
+    t0 = seg.extra["capture_started"]["agent"]
     p0, p1 = pause.started_at.timestamp() - t0, pause.ended_at.timestamp() - t0
     assert 1.7 < p1 - p0 < 2.6
     inside = tone_levels(agent, [AGENT_HZ], start=p0 + 0.3, seconds=p1 - p0 - 0.6)
@@ -120,7 +120,7 @@ async def test_pause_writes_silence_and_keeps_timeline(stack: Stack) -> None:
     from callcore.audio import wav_seconds
 
     span = seg.ended_at.timestamp() - t0
-    assert wav_seconds(agent) >= 0.98 * span - 0.25, "mute must keep the timeline"
+    assert wav_seconds(agent) >= 0.98 * span - 0.1, "mute must keep the timeline"
 
 
 async def test_transfer_gives_two_segments_decided_for_each_agent(stack: Stack) -> None:
@@ -160,3 +160,65 @@ def _admin():  # noqa: ANN202
     from storage.permissions import Actor
 
     return Actor.of("test-admin", "admin")
+
+
+async def test_app_restarted_mid_call_finishes_and_delivers(stack: Stack) -> None:
+    call = await stack.place("auto")
+    await asyncio.sleep(1.0)
+    await stack.stop_app()  # the service dies; Asterisk keeps recording
+    stack.registry.unregister(call.call_id)
+    await asyncio.sleep(1.5)
+    await stack.start_app()  # reconnect: rebuild from persisted state + ARI
+    assert stack.app is not None
+    recovered = stack.app.calls[call.call_id]
+    assert recovered is not call and recovered.recording
+    await asyncio.sleep(1.0)
+    await stack.hangup(recovered)
+    [seg] = stack.sink.segments
+    assert seg.ended_at.timestamp() - seg.started_at.timestamp() > 3.0
+    from callcore.audio import wav_seconds
+
+    for leg in ("agent", "customer"):
+        span = seg.ended_at.timestamp() - seg.extra["capture_started"][leg]
+        assert wav_seconds(seg.extra["copies"][leg]) >= 0.98 * span - 0.1, seg.flags
+    assert not [f for f in seg.flags if f.startswith("short_capture")], seg.flags
+    holds(seg.extra["copies"]["agent"], AGENT_HZ, [CUSTOMER_HZ], )
+
+
+async def test_call_that_ended_while_app_was_down_is_delivered(stack: Stack) -> None:
+    call = await stack.place("auto")
+    await asyncio.sleep(1.0)
+    client = stack.app.client if stack.app else None
+    assert client is not None
+    await stack.stop_app()
+    stack.registry.unregister(call.call_id)
+    from ari_app.client import AriClient
+
+    a = stack.asterisk
+    async with AriClient(a.ari_url, a.ari_user, a.ari_password, "other") as raw:
+        await raw.hangup(call.channels["customer"])
+    await asyncio.sleep(0.5)
+    await stack.start_app()
+    await stack.wait(lambda: len(stack.sink.segments) == 1, 10, "delivery after restart")
+    [seg] = stack.sink.segments
+    assert seg.call_id == call.call_id and "agent" in seg.extra["copies"]
+    assert stack.app is not None and call.call_id not in stack.app.calls
+
+
+async def test_inbound_from_dialplan_with_queue_announcement(stack: Stack) -> None:
+    assert stack.app is not None
+    await stack.app.client.originate(
+        "Local/customer@callrec-sim/n", extension="s", context="callrec-inbound-demo",
+        priority=1,
+    )
+    call = await stack.wait(lambda: next(iter(stack.app.calls.values()), None), 10, "inbound")
+    await stack.wait(lambda: call.decision, 15, "bridge and decision")
+    assert call.direction == "inbound" and call.queue == "support" and call.agent == "a1"
+    assert call.extra.get("announcement") == "beep"
+    # queue "support" samples 100%: on_demand autostarts
+    assert call.decision["autostart"] and "sample.queue" in call.decision["reasons"]
+    await stack.wait(lambda: call.recording, 5, "recording")
+    await asyncio.sleep(1.5)
+    await stack.hangup(call)
+    [seg] = stack.sink.segments
+    assert seg.direction == "inbound" and seg.queue == "support"
