@@ -246,10 +246,12 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # A zombie leader is dead only once its other threads are gone too: a
+    # multithreaded Asterisk keeps its sockets open until the last one exits.
     stat = Path(f"/proc/{pid}/stat")
     with contextlib.suppress(OSError):
         if stat.read_text().split(")")[-1].split()[0] == "Z":
-            return False
+            return len(os.listdir(f"/proc/{pid}/task")) > 1
     return True
 
 

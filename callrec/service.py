@@ -1,0 +1,230 @@
+"""``callrec serve``: one node's service, every part wired together.
+
+Starts, in order: the policy (hot reloaded), storage (database, outbox worker,
+nightly jobs), the live-call registry, the Stasis app (ARI), the FastAGI/AMI
+path, and the HTTP API + console. Stops in reverse. Live calls survive a
+restart: their state is persisted and both call paths reconcile on start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agi_scripts.ami import AmiAddress
+from agi_scripts.service import AgiService
+from ari_app.app import StasisApp
+from ari_app.client import AriClient
+from aiohttp import web
+from callcore.finish import Handoff
+from callcore.registry import CallRegistry
+from callcore.state_store import StateStore
+from console.app import build_app
+from storage.jobs import run_nightly
+from storage.service import StorageService
+
+from callrec.policy_holder import PolicyHolder
+from callrec.settings import ServiceSettings, SettingsError, sandbox_instance
+
+log = logging.getLogger("callrec.service")
+
+
+@dataclass(frozen=True)
+class AsteriskLink:
+    ari_url: str
+    ari_user: str
+    ari_password: str
+    app: str
+    ami: AmiAddress
+    agi_port: int
+    recording_dir: Path
+    monitor_dir_host: Path
+    monitor_dir_asterisk: str
+
+
+def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
+    """Connection details: from the sandbox's state, or spelled out in settings."""
+    a = settings.asterisk
+    inst = sandbox_instance(settings)
+    if inst is not None:
+        return AsteriskLink(
+            ari_url=inst.ari_url,
+            ari_user=inst.ari_user,
+            ari_password=inst.ari_password,
+            app=inst.app,
+            ami=AmiAddress("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret),
+            agi_port=settings.agi.port or inst.ports.agi,
+            recording_dir=inst.recording_dir,
+            monitor_dir_host=inst.monitor_dir,
+            monitor_dir_asterisk=f"{inst.ast_dir}/spool/monitor",
+        )
+    missing = [
+        k
+        for k in ("ari_url", "ari_user", "ari_password", "ami_port", "ami_user", "ami_secret")
+        if getattr(a, k) in (None, "")
+    ]
+    if missing:
+        raise SettingsError(f"[asterisk] needs {', '.join(missing)} (or instance = NAME)")
+    recording_dir = a.recording_dir or Path("/var/spool/asterisk/recording")
+    monitor_dir = a.monitor_dir or Path("/var/spool/asterisk/monitor")
+    return AsteriskLink(
+        ari_url=str(a.ari_url),
+        ari_user=str(a.ari_user),
+        ari_password=str(a.ari_password),
+        app=a.app,
+        ami=AmiAddress(a.ami_host, int(a.ami_port or 5038), str(a.ami_user), str(a.ami_secret)),
+        agi_port=settings.agi.port or 4573,
+        recording_dir=recording_dir,
+        monitor_dir_host=monitor_dir,
+        monitor_dir_asterisk=a.asterisk_monitor_dir or str(monitor_dir),
+    )
+
+
+def _endpoint(template: str, **values: str) -> str:
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
+
+
+class Service:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.stop_event = asyncio.Event()
+        self.policy = PolicyHolder(settings.policy_config)
+        self.storage = StorageService.open(settings.storage)
+        self.registry = CallRegistry()
+        self.registry.post_transfer_mode = lambda call: self.policy.config.post_transfer_mode_for(
+            call.campaign, call.lead_list
+        )
+        state_dir = settings.state_dir
+        self.store = StateStore(state_dir / "calls")
+        self.handoff = Handoff(self.storage, state_dir / "pending")
+        self.link = asterisk_link(settings)
+        self.stasis: StasisApp | None = None
+        self.agi: AgiService | None = None
+        self.runner: web.AppRunner | None = None
+        self.http_url = ""
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def _users(self) -> Any:
+        path = self.settings.http.users_file
+        if path is None:
+            return None
+        from console.users import UserStore
+
+        return UserStore.load(path)
+
+    async def start(self) -> None:
+        s = self.settings
+        link = self.link
+        endpoints = s.endpoints
+        client = AriClient(link.ari_url, link.ari_user, link.ari_password, link.app)
+        self.stasis = StasisApp(
+            client,
+            config=lambda: self.policy.config,
+            registry=self.registry,
+            store=self.store,
+            handoff=self.handoff,
+            recording_dir=link.recording_dir,
+            agent_endpoint=lambda agent: _endpoint(
+                endpoints.agents.get(agent, endpoints.agent), agent=agent
+            ),
+            customer_endpoint=lambda number: _endpoint(
+                endpoints.customer, number=number.lstrip("+")
+            ),
+            dtmf={s.dtmf.toggle_record: "toggle_record", s.dtmf.toggle_pause: "toggle_pause"},
+            dtmf_timeout=s.dtmf.timeout_seconds,
+            default_region=self.policy.config.org.default_region,
+        )
+        await self.stasis.start()
+        self.agi = AgiService(
+            s,
+            lambda: self.policy.config,
+            self.registry,
+            self.handoff,
+            self.store,
+            link.monitor_dir_host,
+            link.monitor_dir_asterisk,
+            link.ami,
+            agi_port=link.agi_port,
+        )
+        await self.agi.start()
+        app = build_app(
+            self.registry,
+            self.stasis,
+            storage=self.storage,
+            users=self._users(),
+            policy=lambda: self.policy.config,
+            max_body_bytes=s.http.max_body_bytes,
+        )
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.http.host, s.http.port)
+        await site.start()
+        port = s.http.port
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            port = server.sockets[0].getsockname()[1]
+        self.http_url = f"http://{s.http.host}:{port}"
+        self._tasks.append(asyncio.create_task(self.policy.watch()))
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            self.policy.install_sighup(asyncio.get_running_loop())
+        if self.storage.target is not None:
+            self._tasks.append(
+                asyncio.create_task(self.storage.outbox_worker().run_forever(self.stop_event))
+            )
+        self._tasks.append(asyncio.create_task(run_nightly(self.storage, self.stop_event)))
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.agi is not None:
+            await self.agi.stop()
+        if self.stasis is not None:
+            await self.stasis.stop()
+            await self.stasis.client.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.storage.close()
+
+    def describe(self) -> str:
+        s = self.settings
+        upload = s.storage.upload
+        target = upload.local_dir if upload.type == "local" else f"sftp {upload.host}"
+        return "\n".join(
+            [
+                f"callrec serving on {self.http_url}  (console: {self.http_url}/console)",
+                f"  node      {socket.gethostname()}",
+                f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
+                f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
+                f"FastAGI on 127.0.0.1:{self.link.agi_port}",
+                f"  database  {s.storage.db_url}",
+                f"  files     {s.storage.store_root}",
+                f"  uploads   {upload.type}: {target}",
+                f"  state     {s.state_dir}",
+            ]
+        )
+
+
+async def serve(settings: ServiceSettings, ready_file: Path | None = None) -> None:
+    service = Service(settings)
+    await service.start()
+    print(service.describe(), flush=True)
+    if ready_file is not None:
+        ready_file.write_text(service.http_url)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, service.stop_event.set)
+    try:
+        await service.stop_event.wait()
+    finally:
+        await service.stop()
