@@ -1,28 +1,79 @@
-"""The aiohttp application: API routes, error shape, body limits."""
+"""The aiohttp application: API routes, pages, auth, error shape, body limits."""
 
 from __future__ import annotations
 
-from aiohttp import web
-from callcore.registry import CallRegistry
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from console import calls_api
+from aiohttp import web
+
+from callcore.registry import CallRegistry
+from callcore.state import CallState
+from console import calls_api, events_ws, metrics, openapi, pages, recordings_api
+from console.auth import AUTH, Auth, auth_middleware
 from console.errors import error_middleware
+from console.routes import register
+from console.users import UserStore
+from policy import Config
+from storage.service import StorageService
+
+STATIC = Path(__file__).parent / "static"
+
+
+def _post_transfer(policy: Config | Callable[[], Config]) -> Callable[[CallState], str]:
+    def mode(call: CallState) -> str:
+        cfg = policy() if callable(policy) else policy
+        return str(cfg.post_transfer_mode_for(call.campaign, call.lead_list))
+
+    return mode
 
 
 def build_app(
     registry: CallRegistry,
     originator: calls_api.Originator | None = None,
     *,
+    storage: StorageService | None = None,
+    users: UserStore | None = None,
+    policy: Config | Callable[[], Config] | None = None,
     max_body_bytes: int = 64 * 1024,
+    session_secret: bytes | None = None,
+    secure_cookies: bool = False,
+    session_seconds: int = 8 * 3600,
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes)
+    """The console service. ``users=None`` refuses everything but /api/health (401).
+
+    ``policy`` (a Config, or a callable returning the current one after reloads)
+    gives each call's post-transfer mode to the console's transfer dialog, unless
+    the registry already has ``post_transfer_mode`` set.
+    """
+    app = web.Application(
+        middlewares=[metrics.count_requests, error_middleware, auth_middleware],
+        client_max_size=max_body_bytes,
+    )
+    auth_kw: dict[str, Any] = {"session_seconds": session_seconds, "secure_cookie": secure_cookies}
+    if session_secret is not None:
+        auth_kw["secret"] = session_secret
+    app[AUTH] = Auth(users if users is not None else UserStore({}), **auth_kw)
     app[calls_api.REGISTRY] = registry
     if originator is not None:
         app[calls_api.ORIGINATOR] = originator
+    if storage is not None:
+        app[recordings_api.STORAGE] = storage
+    if policy is not None and registry.post_transfer_mode is None:
+        registry.post_transfer_mode = _post_transfer(policy)
+    events_ws.setup(app)
+    metrics.setup(app)
     calls_api.add_routes(app)
-
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "calls": len(registry.all())})
-
-    app.router.add_get("/api/health", health)
+    register(
+        app,
+        [
+            *pages.ROUTES,
+            *recordings_api.ROUTES,
+            *events_ws.ROUTES,
+            *metrics.ROUTES,
+            *openapi.OPENAPI_ROUTES,
+        ],
+    )
+    app.router.add_static("/static", STATIC, follow_symlinks=False, append_version=False)
     return app

@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from aiohttp import web
+
 from callcore.actions import ActionRefused
 from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState
-
+from console import auth
 from console.errors import ApiError, read_json, str_field
+from console.routes import Param, Route, register
+from console.users import CALLS
 
 ACTIONS = ("start", "stop", "pause", "resume")
 REGISTRY = web.AppKey("registry", CallRegistry)
@@ -39,18 +42,39 @@ def _registry(request: web.Request) -> CallRegistry:
     return request.app[REGISTRY]
 
 
+def visible(user_agent: str | None, call: CallState) -> bool:
+    """A user tied to an agent id sees that agent's calls only; others see all."""
+    return user_agent is None or call.agent == user_agent
+
+
+def _agent_filter(request: web.Request) -> str | None:
+    user = auth.current_user(request)
+    if user is None or user.has("admin"):
+        return None
+    return user.agent
+
+
+def _call(request: web.Request) -> CallState:
+    reg = _registry(request)
+    call_id = request.match_info["call_id"]
+    try:
+        call = reg.get(call_id)
+    except CallNotFound as exc:
+        raise ApiError(404, exc.code, str(exc)) from None
+    if not visible(_agent_filter(request), call):
+        raise ApiError(404, CallNotFound.code, f"no call {call_id!r} in progress")
+    return call
+
+
 async def list_calls(request: web.Request) -> web.Response:
     reg = _registry(request)
-    return web.json_response({"calls": [reg.snapshot(c) for c in reg.all()]})
+    agent = _agent_filter(request)
+    calls = [reg.snapshot(c) for c in reg.all() if visible(agent, c)]
+    return web.json_response({"calls": calls})
 
 
 async def get_call(request: web.Request) -> web.Response:
-    reg = _registry(request)
-    try:
-        call = reg.get(request.match_info["call_id"])
-    except CallNotFound as exc:
-        raise ApiError(404, exc.code, str(exc)) from None
-    return web.json_response(reg.snapshot(call))
+    return web.json_response(_registry(request).snapshot(_call(request)))
 
 
 async def create_call(request: web.Request) -> web.Response:
@@ -76,6 +100,7 @@ async def recording_action(request: web.Request) -> web.Response:
     if action not in ACTIONS:
         raise ApiError(404, "action.unknown", f"unknown action {action!r}; use {ACTIONS}")
     reg = _registry(request)
+    _call(request)
     try:
         call = await reg.act(request.match_info["call_id"], action)
     except CallNotFound as exc:
@@ -92,6 +117,7 @@ async def transfer(request: web.Request) -> web.Response:
     if not isinstance(cont, bool):
         raise ApiError(400, "request.bad_field", "'continue_recording' must be true or false")
     reg = _registry(request)
+    _call(request)
     try:
         call = await reg.transfer(request.match_info["call_id"], agent, cont)
     except CallNotFound as exc:
@@ -101,9 +127,80 @@ async def transfer(request: web.Request) -> web.Response:
     return web.json_response(reg.snapshot(call), status=202)
 
 
+CALL_ID = Param("call_id", "path", description="the call id from GET /api/calls")
+CALL_SCHEMA = {
+    "type": "object",
+    "required": ["agent", "number"],
+    "properties": {
+        "agent": {"type": "string", "maxLength": 128},
+        "number": {"type": "string", "maxLength": 128},
+        "campaign": {"type": "string", "maxLength": 128},
+        "lead_list": {"type": "string", "maxLength": 128},
+        "prospect_state": {"type": "string", "maxLength": 128},
+    },
+}
+TRANSFER_SCHEMA = {
+    "type": "object",
+    "required": ["agent"],
+    "properties": {
+        "agent": {"type": "string", "maxLength": 128},
+        "continue_recording": {"type": "boolean"},
+    },
+}
+
+ROUTES = [
+    Route(
+        "GET",
+        "/api/calls",
+        list_calls,
+        CALLS,
+        "Calls in progress with recording state and allowed actions",
+        tag="calls",
+        errors=(401, 403),
+    ),
+    Route(
+        "POST",
+        "/api/calls",
+        create_call,
+        CALLS,
+        "Place an outbound call (Stasis path)",
+        tag="calls",
+        body=CALL_SCHEMA,
+        errors=(400, 401, 403, 413, 415, 503),
+    ),
+    Route(
+        "GET",
+        "/api/calls/{call_id}",
+        get_call,
+        CALLS,
+        "One call in progress",
+        tag="calls",
+        params=(CALL_ID,),
+        errors=(401, 403, 404),
+    ),
+    Route(
+        "POST",
+        "/api/calls/{call_id}/recording/{action}",
+        recording_action,
+        CALLS,
+        "Start, stop, pause or resume recording; 409 with error.rule when the decision forbids it",
+        tag="calls",
+        params=(CALL_ID, Param("action", "path", enum=ACTIONS)),
+        errors=(401, 403, 404, 409, 415),
+    ),
+    Route(
+        "POST",
+        "/api/calls/{call_id}/transfer",
+        transfer,
+        CALLS,
+        "Blind transfer to another agent, with the continue-recording choice",
+        tag="calls",
+        params=(CALL_ID,),
+        body=TRANSFER_SCHEMA,
+        errors=(400, 401, 403, 404, 413, 415),
+    ),
+]
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/calls", list_calls)
-    app.router.add_post("/api/calls", create_call)
-    app.router.add_get("/api/calls/{call_id}", get_call)
-    app.router.add_post("/api/calls/{call_id}/recording/{action}", recording_action)
-    app.router.add_post("/api/calls/{call_id}/transfer", transfer)
+    register(app, ROUTES)

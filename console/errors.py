@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from storage.errors import StorageError
+
 log = logging.getLogger("callrec.http")
 
 
@@ -23,11 +25,38 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
     body = {"error": {"code": code, "message": message, **extra}}
-    return web.json_response(body, status=status)
+    return web.json_response(body, status=status, headers=headers)
+
+
+# Storage's stable codes -> HTTP status (docs/STORAGE.md); anything else is a 500.
+STORAGE_STATUS = {
+    "recording.not_found": 404,
+    "record.not_found": 404,
+    "permission.denied": 403,
+    "recording.assigned": 409,
+    "hold.active": 409,
+    "recording.deleted": 410,
+    "number.invalid": 400,
+    "crm.import_failed": 400,
+    "file.missing": 404,
+    "file.truncated": 422,
+}
+
+
+def storage_error(exc: StorageError) -> ApiError:
+    return ApiError(STORAGE_STATUS.get(exc.code, 500), exc.code, exc.message)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -38,7 +67,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+        return error_response(
+            exc.status, exc.code, exc.message, headers=exc.headers or None, **exc.extra
+        )
+    except StorageError as exc:
+        err = storage_error(exc)
+        if err.status >= 500:
+            log.error("storage error on %s %s: %s", request.method, request.path, exc.code)
+        return error_response(err.status, err.code, err.message)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "request.too_large", "request body too large")
     except web.HTTPException as exc:
@@ -63,6 +99,15 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "request.bad_json", "body must be a JSON object")
     return data
+
+
+def int_field(data: dict[str, Any], key: str, *, minimum: int = 0, maximum: int = 2**62) -> int:
+    value = data.get(key)
+    if value is None:
+        raise ApiError(400, "request.missing_field", f"{key!r} is required")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ApiError(400, "request.bad_field", f"{key!r} must be an integer >= {minimum}")
+    return value
 
 
 def str_field(data: dict[str, Any], key: str, *, required: bool = True) -> str | None:

@@ -1,0 +1,124 @@
+"""/api/openapi.json, generated from the route table (so it cannot drift)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from console import auth
+from console.routes import ROUTES as ROUTE_TABLE
+from console.routes import Route
+
+ERROR_TEXT = {
+    400: "bad input (error.code names what)",
+    401: "authentication required",
+    403: "permission denied or CSRF check failed",
+    404: "not found",
+    409: "refused: the decision forbids it (error.rule), or assigned / on hold",
+    410: "the recording was deleted",
+    413: "request body too large",
+    415: "state-changing requests must be application/json",
+    503: "the service part is not running",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "rule": {"type": "string"},
+            },
+        }
+    },
+}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": route.summary,
+        "tags": [route.tag],
+        "operationId": f"{route.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', route.path)}".strip(
+            "_"
+        ),
+    }
+    if route.permission == auth.PUBLIC:
+        op["security"] = []
+    else:
+        op["x-permission"] = route.permission
+    params = []
+    for p in route.params:
+        schema: dict[str, Any] = {"type": p.type}
+        if p.enum:
+            schema["enum"] = list(p.enum)
+        params.append(
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.where == "path",
+                "description": p.description,
+                "schema": schema,
+            }
+        )
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": bool(route.body.get("required")),
+            "content": {"application/json": {"schema": route.body}},
+        }
+    ok = "201" if route.method == "POST" and route.path == "/api/calls" else "200"
+    responses: dict[str, Any] = {ok: {"description": "success", "content": {route.response: {}}}}
+    for status in route.errors:
+        responses[str(status)] = {
+            "description": ERROR_TEXT.get(status, "error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    op["responses"] = responses
+    return op
+
+
+def document(routes: list[Route]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "callrec console API",
+            "version": "1",
+            "description": "Live-call control and recordings. Errors are "
+            '{"error": {"code", "message"}}; x-permission names what each operation needs.',
+        },
+        "components": {
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "session": {"type": "apiKey", "in": "cookie", "name": auth.SESSION_COOKIE},
+            },
+            "schemas": {"Error": ERROR_SCHEMA},
+        },
+        "security": [{"basic": []}, {"session": []}],
+        "paths": paths,
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(document(request.app[ROUTE_TABLE]))
+
+
+OPENAPI_ROUTES = [
+    Route(
+        "GET",
+        "/api/openapi.json",
+        openapi,
+        auth.AUTHENTICATED,
+        "This description",
+        tag="service",
+        errors=(401,),
+    ),
+]

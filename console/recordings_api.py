@@ -1,0 +1,407 @@
+"""Recordings, CRM records and unassigned matching, over :class:`StorageService`.
+
+Storage checks permissions and audits every access itself; the route table
+checks them again here so a refusal never reaches the database. Ids and file
+kinds are validated before use: file paths come from storage only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import or_, select
+
+from console import auth
+from console.errors import ApiError, int_field, read_json
+from console.routes import Param, Route
+from console.users import User
+from storage.errors import FileMissing
+from storage.models import CrmPhone, CrmRecord
+from storage.permissions import Permission
+from storage.service import RecordingView, StorageService
+
+STORAGE = web.AppKey("storage", StorageService)
+RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+KINDS = ("stereo", "agent", "customer")
+STATES = ("assigned", "unassigned", "deleted")
+CONTENT_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "opus": "audio/ogg", "mp3": "audio/mpeg"}
+MAX_BULK = 1000
+
+VIEW = Permission.VIEW_HISTORY.value
+VIEW_UNASSIGNED = Permission.VIEW_UNASSIGNED.value
+ASSIGN = Permission.ASSIGN.value
+DELETE = Permission.DELETE_UNASSIGNED.value
+ANY_VIEW = "view_history|view_unassigned"
+
+
+def storage(request: web.Request) -> StorageService:
+    svc = request.app.get(STORAGE)
+    if svc is None:
+        raise ApiError(503, "storage.unavailable", "no recording storage is configured")
+    return svc
+
+
+def _user(request: web.Request) -> User:
+    return auth.require_user(request)
+
+
+def recording_id(value: str) -> str:
+    if not RECORDING_ID.fullmatch(value):
+        raise ApiError(400, "request.bad_id", "recording ids are 1-64 letters, digits, '-' or '_'")
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def recording_json(view: RecordingView) -> dict[str, Any]:
+    data = asdict(view)
+    for key in ("started_at", "ended_at", "deleted_at"):
+        data[key] = _iso(getattr(view, key))
+    data["files"] = [asdict(f) for f in view.files]
+    return data
+
+
+def _query_int(request: web.Request, key: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ApiError(400, "request.bad_query", f"{key!r} must be an integer in {lo}..{hi}")
+    return int(raw)
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+async def list_recordings(request: web.Request) -> web.Response:
+    state = request.query.get("state")
+    if state is not None and state not in STATES:
+        raise ApiError(400, "request.bad_query", f"'state' must be one of {STATES}")
+    number = request.query.get("number")
+    if number is not None and len(number) > 64:
+        raise ApiError(400, "request.bad_query", "'number' is too long")
+    record_id = request.query.get("record_id")
+    views = await storage(request).list_recordings(
+        _user(request).actor(),
+        state=state,  # type: ignore[arg-type]
+        customer_number=number or None,
+        record_id=_query_int(request, "record_id", 0, 1, 2**62) if record_id else None,
+        limit=_query_int(request, "limit", 100, 1, 500),
+        offset=_query_int(request, "offset", 0, 0, 10**9),
+    )
+    return web.json_response({"recordings": [recording_json(v) for v in views]})
+
+
+async def get_recording(request: web.Request) -> web.Response:
+    rid = recording_id(request.match_info["recording_id"])
+    view = await storage(request).get_recording(_user(request).actor(), rid)
+    return web.json_response(recording_json(view))
+
+
+async def _file(request: web.Request, purpose: str) -> web.StreamResponse:
+    rid = recording_id(request.match_info["recording_id"])
+    kind = request.query.get("kind", "auto")
+    if kind not in (*KINDS, "auto"):
+        raise ApiError(400, "request.bad_kind", f"'kind' must be one of {(*KINDS, 'auto')}")
+    svc, actor = storage(request), _user(request).actor()
+    if kind == "auto":
+        view = await svc.get_recording(actor, rid)
+        present = {f.kind for f in view.files if f.present}
+        kind = next((k for k in KINDS if k in present), "stereo")
+    path = await svc.open_file(actor, rid, kind, purpose)  # type: ignore[arg-type]
+    ext = path.suffix.lstrip(".").lower()
+    headers = {
+        "Content-Type": CONTENT_TYPES.get(ext, "application/octet-stream"),
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if purpose == "download":
+        headers["Content-Disposition"] = f'attachment; filename="{rid}.{kind}.{ext}"'
+    if not path.is_file():
+        raise FileMissing(f"{kind} file of recording {rid} is gone from the store")
+    return web.FileResponse(path, headers=headers)
+
+
+async def play(request: web.Request) -> web.StreamResponse:
+    return await _file(request, "play")
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    return await _file(request, "download")
+
+
+async def get_record(request: web.Request) -> web.Response:
+    raw = request.match_info["record_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(400, "request.bad_id", "CRM record ids are positive integers")
+    svc, actor = storage(request), _user(request).actor()
+    record = await svc.get_record(actor, int(raw))
+    views = await svc.list_recordings(actor, record_id=record.id, state="assigned")
+    return web.json_response(
+        {
+            "record": {
+                "id": record.id,
+                "kind": record.kind,
+                "external_id": record.external_id,
+                "name": record.name,
+                "phones": [{"field": f, "e164": e, "raw": r} for f, e, r in record.phones],
+            },
+            "recordings": [recording_json(v) for v in views],
+        }
+    )
+
+
+# -- candidates ---------------------------------------------------------------------
+
+
+def _candidates_sync(svc: StorageService, e164: str | None) -> list[dict[str, Any]]:
+    """CRM records whose phones equal the number, or share its last seven digits."""
+    if not e164 or len(e164) < 8:
+        return []
+    tail = e164[-7:]
+    with svc.db.session() as s:
+        rows = s.execute(
+            select(CrmRecord.id, CrmRecord.kind, CrmRecord.name, CrmRecord.external_id, CrmPhone)
+            .join(CrmPhone, CrmPhone.record_id == CrmRecord.id)
+            .where(or_(CrmPhone.e164 == e164, CrmPhone.e164.like(f"%{tail}")))
+            .order_by(CrmRecord.id)
+            .limit(50)
+        ).all()
+    found: dict[int, dict[str, Any]] = {}
+    for rid, kind, name, ext, phone in rows:
+        match = "exact" if phone.e164 == e164 else "near"
+        entry = found.setdefault(
+            rid,
+            {
+                "id": rid,
+                "kind": kind,
+                "name": name,
+                "external_id": ext,
+                "match": match,
+                "phones": [],
+            },
+        )
+        if match == "exact":
+            entry["match"] = "exact"
+        entry.setdefault("phones", []).append({"field": phone.field, "e164": phone.e164})
+    return sorted(found.values(), key=lambda c: (c["match"] != "exact", c["id"]))[:20]
+
+
+async def candidates_for(svc: StorageService, view: RecordingView) -> list[dict[str, Any]]:
+    return await asyncio.to_thread(_candidates_sync, svc, view.customer_e164)
+
+
+async def candidates(request: web.Request) -> web.Response:
+    rid = recording_id(request.match_info["recording_id"])
+    svc = storage(request)
+    view = await svc.get_recording(_user(request).actor(), rid)
+    return web.json_response({"recording_id": rid, "candidates": await candidates_for(svc, view)})
+
+
+async def unassigned(request: web.Request) -> web.Response:
+    user = _user(request)
+    svc = storage(request)
+    views = await svc.list_recordings(
+        user.actor(),
+        state="unassigned",
+        limit=_query_int(request, "limit", 100, 1, 500),
+        offset=_query_int(request, "offset", 0, 0, 10**9),
+    )
+    out = []
+    for view in views:
+        item = recording_json(view)
+        if user.has(ASSIGN):
+            item["candidates"] = await candidates_for(svc, view)
+        out.append(item)
+    return web.json_response({"recordings": out})
+
+
+# -- changes ------------------------------------------------------------------------
+
+
+async def assign(request: web.Request) -> web.Response:
+    rid = recording_id(request.match_info["recording_id"])
+    data = await read_json(request)
+    record_id = int_field(data, "record_id", minimum=1)
+    svc, actor = storage(request), _user(request).actor()
+    await svc.assign(actor, rid, record_id)
+    return web.json_response(recording_json(await svc.get_recording(actor, rid)))
+
+
+def _reason(data: dict[str, Any]) -> str:
+    reason = data.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise ApiError(400, "request.bad_field", "'reason' must be a string (max 500)")
+    return reason
+
+
+async def delete(request: web.Request) -> web.Response:
+    rid = recording_id(request.match_info["recording_id"])
+    data = await read_json(request)
+    await storage(request).delete_recording(_user(request).actor(), rid, _reason(data))
+    return web.json_response({"deleted": [rid]})
+
+
+async def bulk_delete(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    ids = data.get("ids")
+    if not isinstance(ids, list) or not ids or len(ids) > MAX_BULK:
+        raise ApiError(400, "request.bad_field", f"'ids' must be a list of 1..{MAX_BULK} ids")
+    if not all(isinstance(i, str) for i in ids):
+        raise ApiError(400, "request.bad_field", "'ids' must hold strings")
+    checked = list(dict.fromkeys(recording_id(i) for i in ids))
+    outcome = await storage(request).delete_unassigned(
+        _user(request).actor(), checked, _reason(data)
+    )
+    refused = {rid: code for rid, code in outcome.refused.items()}
+    return web.json_response({"deleted": sorted(outcome.deleted), "refused": refused})
+
+
+async def rematch(request: web.Request) -> web.Response:
+    n = await storage(request).rematch(_user(request).actor())
+    return web.json_response({"assigned": n})
+
+
+RID = Param("recording_id", "path", description="recording id (letters, digits, - and _)")
+KIND = Param("kind", "query", enum=(*KINDS, "auto"), description="which file; auto = best")
+REASON = {"reason": {"type": "string", "maxLength": 500}}
+
+ROUTES = [
+    Route(
+        "GET",
+        "/api/recordings",
+        list_recordings,
+        ANY_VIEW,
+        "Recordings the user may see, newest first, filtered",
+        tag="recordings",
+        params=(
+            Param("state", "query", enum=STATES),
+            Param("number", "query", description="customer number (any format)"),
+            Param("record_id", "query", "integer", "assigned to this CRM record"),
+            Param("limit", "query", "integer", "1..500, default 100"),
+            Param("offset", "query", "integer"),
+        ),
+        errors=(400, 401, 403),
+    ),
+    Route(
+        "GET",
+        "/api/recordings/{recording_id}",
+        get_recording,
+        ANY_VIEW,
+        "One recording's metadata (view_history if assigned, view_unassigned if not)",
+        tag="recordings",
+        params=(RID,),
+        errors=(400, 401, 403, 404),
+    ),
+    Route(
+        "GET",
+        "/api/recordings/{recording_id}/play",
+        play,
+        ANY_VIEW,
+        "Stream a recording file (audited as a play; supports Range)",
+        tag="recordings",
+        params=(RID, KIND),
+        response="audio/wav",
+        errors=(400, 401, 403, 404, 410),
+    ),
+    Route(
+        "GET",
+        "/api/recordings/{recording_id}/download",
+        download,
+        ANY_VIEW,
+        "Download a recording file (audited as a download)",
+        tag="recordings",
+        params=(RID, KIND),
+        response="audio/wav",
+        errors=(400, 401, 403, 404, 410),
+    ),
+    Route(
+        "GET",
+        "/api/recordings/{recording_id}/candidates",
+        candidates,
+        ASSIGN,
+        "CRM records whose phones equal or nearly equal the recording's number",
+        tag="recordings",
+        params=(RID,),
+        errors=(400, 401, 403, 404),
+    ),
+    Route(
+        "POST",
+        "/api/recordings/{recording_id}/assign",
+        assign,
+        ASSIGN,
+        "Assign a recording to a CRM record (additive)",
+        tag="recordings",
+        params=(RID,),
+        body={
+            "type": "object",
+            "required": ["record_id"],
+            "properties": {"record_id": {"type": "integer", "minimum": 1}},
+        },
+        errors=(400, 401, 403, 404, 410, 413, 415),
+    ),
+    Route(
+        "DELETE",
+        "/api/recordings/{recording_id}",
+        delete,
+        DELETE,
+        "Delete an unassigned recording (409 if assigned or on hold)",
+        tag="recordings",
+        params=(RID,),
+        body={"type": "object", "properties": REASON},
+        errors=(400, 401, 403, 404, 409, 410, 415),
+    ),
+    Route(
+        "POST",
+        "/api/recordings/bulk-delete",
+        bulk_delete,
+        DELETE,
+        "Delete many unassigned recordings; refused ids come back with their codes",
+        tag="recordings",
+        body={
+            "type": "object",
+            "required": ["ids"],
+            "properties": {
+                "ids": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_BULK},
+                **REASON,
+            },
+        },
+        errors=(400, 401, 403, 413, 415),
+    ),
+    Route(
+        "GET",
+        "/api/unassigned",
+        unassigned,
+        VIEW_UNASSIGNED,
+        "Unassigned recordings, with candidate CRM matches when the user may assign",
+        tag="recordings",
+        params=(Param("limit", "query", "integer"), Param("offset", "query", "integer")),
+        errors=(400, 401, 403),
+    ),
+    Route(
+        "GET",
+        "/api/records/{record_id}",
+        get_record,
+        VIEW,
+        "A CRM record and its assigned recordings",
+        tag="recordings",
+        params=(Param("record_id", "path", "integer"),),
+        errors=(400, 401, 403, 404),
+    ),
+    Route(
+        "POST",
+        "/api/rematch",
+        rematch,
+        ASSIGN,
+        "Match unassigned recordings against the CRM again now",
+        tag="recordings",
+        errors=(401, 403, 415),
+    ),
+]

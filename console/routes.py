@@ -1,0 +1,64 @@
+"""One route table: registration, permission checks and the OpenAPI text all read it.
+
+Each module lists its routes as :class:`Route` rows with the permission they
+need; :func:`register` wraps every handler with that check, so no handler can
+be added without one, and :mod:`console.openapi` describes exactly these rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from console import auth
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: str  # "path" | "query"
+    type: str = "string"  # "string" | "integer" | "boolean"
+    description: str = ""
+    enum: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    permission: str  # a permission, auth.AUTHENTICATED or auth.PUBLIC
+    summary: str
+    tag: str = "api"
+    params: tuple[Param, ...] = ()
+    body: dict[str, Any] | None = None  # JSON schema of the request body
+    response: str = "application/json"
+    errors: tuple[int, ...] = ()
+    page: bool = False  # HTML page: login redirect / 403 page instead of JSON
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ROUTES = web.AppKey("routes", list[Route])
+
+
+def register(app: web.Application, routes: Iterable[Route]) -> None:
+    table = app.setdefault(ROUTES, [])
+    for route in routes:
+        table.append(route)
+        app.router.add_route(route.method, route.path, _guarded(route))
+
+
+def _guarded(route: Route) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        refusal = auth.check(request, route.permission, page=route.page)
+        if refusal is not None:
+            return refusal
+        return await route.handler(request)
+
+    handler.__name__ = getattr(route.handler, "__name__", "handler")
+    return handler
