@@ -99,7 +99,7 @@ class StasisApp:
         self._events_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
-        self.latencies: list[float] = []  # bridged -> all captures started, seconds
+        self.latencies: list[float] = []  # last StasisStart -> all captures started (s)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -165,6 +165,9 @@ class StasisApp:
             if args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
             elif args and args[0] == "call" and len(args) >= 3:
+                call = self.calls.get(args[1])
+                if call is not None:
+                    call.extra["stasis_start_at"] = time.time()
                 self._spawn(self._party_arrived(args[1], args[2], channel_id), "call party")
         elif kind in ("RecordingStarted", "RecordingFinished", "RecordingFailed"):
             name = event["recording"]["name"]
@@ -337,7 +340,9 @@ class StasisApp:
             if call.segment is not None:
                 await self._stop_segment(call)
             return
-        self.latencies.append(time.time() - max(begun, call.bridged_at or begun))
+        # StasisStart of the party that completed the call -> every capture running.
+        since = call.extra.get("stasis_start_at") or call.bridged_at or begun
+        self.latencies.append(time.time() - since)
         self._save(call)
         log.info("call %s: segment %d recording %s (%s)", call.call_id, seg.segment_no,
                  seg.recording_id, seg.legs)

@@ -1,0 +1,189 @@
+"""Capacity of the Stasis path against a pure-dialplan MixMonitor baseline.
+
+For each N, in one run on one sandbox Asterisk:
+  baseline: N calls bridged by dialplan, MixMonitor capturing both directions;
+  callrec:  N calls through the Stasis app, both legs captured by snoops.
+Reports total CPU (Asterisk + app) as a ratio to the baseline's, the app's CPU
+alone, and StasisStart-to-recording latency p50/p95.
+
+    .venv/bin/python bench/ari_bench.py            # N = 50, 100, 200
+    .venv/bin/python bench/ari_bench.py --quick    # N = 10, 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ari_app.app import StasisApp  # noqa: E402
+from ari_app.client import AriClient, AriError  # noqa: E402
+from callcore.finish import Handoff  # noqa: E402
+from callcore.registry import CallRegistry  # noqa: E402
+from callcore.state_store import StateStore  # noqa: E402
+from callrec import sandbox  # noqa: E402
+from policy import load_config  # noqa: E402
+from storage.segment import FinishedSegment  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+POLICY = '[campaigns.bench]\nmode = "all_calls"\n[agents.a1]\nstate = "TX"\n'
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class DiscardSink:
+    """Counts segments and removes their files: storage is not what is measured."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def accept_segment(self, segment: FinishedSegment) -> str:
+        self.count += 1
+        for path in segment.files.values():
+            path.unlink(missing_ok=True)
+        return segment.recording_id
+
+
+async def wait_until(pred: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await pred():
+            return
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+async def hang_up_all(ari: AriClient) -> None:
+    for channel in await ari.list_channels():
+        try:
+            await ari.hangup(channel["id"])
+        except AriError:
+            pass
+
+    async def empty() -> bool:
+        return not await ari.list_channels()
+
+    await wait_until(empty, 60, "all channels to hang up")
+
+
+async def measure(inst: sandbox.Instance, window: float) -> tuple[float, float]:
+    a0, s0 = proc_cpu(inst.pid), self_cpu()
+    await asyncio.sleep(window)
+    return proc_cpu(inst.pid) - a0, self_cpu() - s0
+
+
+async def baseline(inst: sandbox.Instance, ari: AriClient, n: int, window: float) -> float:
+    for _ in range(n):
+        await ari.originate(
+            "Local/customer@callrec-sim/n", extension="s", context="callrec-sim-mixmonitor",
+            priority=1,
+        )
+
+    async def up() -> bool:
+        return len(await ari.list_channels()) >= 4 * n
+
+    await wait_until(up, 120, f"{n} baseline calls")
+    await asyncio.sleep(2.0)
+    ast, _ = await measure(inst, window)
+    await hang_up_all(ari)
+    for f in inst.monitor_dir.glob("callrec-bench-*"):
+        f.unlink(missing_ok=True)
+    return ast / window
+
+
+async def through_app(
+    inst: sandbox.Instance, ari: AriClient, n: int, window: float, tmp: Path
+) -> tuple[float, float, list[float]]:
+    (tmp / "callrec.toml").write_text(POLICY)
+    config = load_config(tmp / "callrec.toml")
+    registry = CallRegistry()
+    sink = DiscardSink()
+    app = StasisApp(
+        AriClient(inst.ari_url, inst.ari_user, inst.ari_password, inst.app),
+        config=lambda: config,
+        registry=registry,
+        store=StateStore(tmp / f"state-{n}"),
+        handoff=Handoff(sink, tmp / f"pending-{n}"),
+        recording_dir=inst.recording_dir,
+        agent_endpoint=lambda agent: "Local/agent@callrec-sim/n",
+        customer_endpoint=lambda number: "Local/customer@callrec-sim/n",
+    )
+    await app.start()
+    await asyncio.wait_for(app.connected.wait(), 10)
+    for i in range(n):
+        await app.originate_call(agent="a1", number=f"+1512555{i:04d}", campaign="bench")
+
+    async def recording() -> bool:
+        return sum(1 for c in app.calls.values() if c.recording) >= n
+
+    await wait_until(recording, 180, f"{n} recorded calls")
+    await asyncio.sleep(2.0)
+    ast, mine = await measure(inst, window)
+    await hang_up_all(ari)
+
+    async def delivered() -> bool:
+        return sink.count >= n and not app.calls
+
+    await wait_until(delivered, 120, "segments delivered")
+    latencies = list(app.latencies)
+    await app.stop()
+    await app.client.close()
+    return ast / window, mine / window, latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--window", type=float, default=None, help="seconds measured per run")
+    args = parser.parse_args()
+    sizes = (10, 20) if args.quick else (50, 100, 200)
+    window = args.window or (4.0 if args.quick else 10.0)
+    inst, _ = sandbox.up(f"bench-ari-{os.getpid()}", app="callrec-bench")
+    tmp = Path(tempfile.mkdtemp(prefix="callrec-bench-"))
+    print(f"Asterisk: {inst.version.split(' built')[0]}; {os.cpu_count()} cores; window {window}s")
+    print(f"{'N':>5} {'baseline CPU':>13} {'callrec CPU':>12} {'ratio':>6} {'app CPU':>8} "
+          f"{'p50 ms':>7} {'p95 ms':>7}")
+    try:
+        async with AriClient(inst.ari_url, inst.ari_user, inst.ari_password, "bench-x") as ari:
+            for n in sizes:
+                base = await baseline(inst, ari, n, window)
+                ast, mine, lat = await through_app(inst, ari, n, window, tmp)
+                total = ast + mine
+                print(
+                    f"{n:>5} {base:>12.0%} {total:>12.0%} {total / base:>6.2f} {mine:>8.0%} "
+                    f"{1000 * statistics.median(lat):>7.1f} {1000 * pct(lat, 0.95):>7.1f}",
+                    flush=True,
+                )
+    finally:
+        sandbox.stop(inst)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("CPU is % of one core (Asterisk, plus the app for callrec). Targets: ratio <= 1.3 "
+          "and p95 < 100 ms at N = 100.")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
