@@ -22,17 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ari_app.capture import Capturer
+from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound
+from ari_app.dtmf import DtmfMatcher
+from ari_app.waiters import Waiters
 from callcore.actions import ActionRefused, toggle_to_action
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state import CallState, Segment
 from callcore.state_store import StateStore
 from policy import CallFacts, Config, decide, normalize_e164
-
-from ari_app.capture import Capturer
-from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound
-from ari_app.dtmf import DtmfMatcher
-from ari_app.waiters import Waiters
 
 log = logging.getLogger("callrec.ari")
 
@@ -185,8 +184,9 @@ class StasisApp:
             if call_id:
                 self._spawn(self._party_left(call_id, channel_id), "hangup")
         elif kind in ("BridgeBlindTransfer", "BridgeAttendedTransfer"):
-            log.info("native %s seen on %s: the transferred leg will re-enter Stasis", kind,
-                     channel_id)
+            log.info(
+                "native %s seen on %s: the transferred leg will re-enter Stasis", kind, channel_id
+            )
 
     # ----------------------------------------------------------- call flows
 
@@ -238,13 +238,14 @@ class StasisApp:
 
     async def _inbound(self, event: dict[str, Any]) -> None:
         """Dialplan: Stasis(app,inbound,QUEUE,AGENT[,CAMPAIGN]) on the caller's channel."""
-        args = list(event.get("args") or []) + ["", "", ""]
+        args = [*list(event.get("args") or []), "", "", ""]
         queue, agent, campaign = (a or None for a in args[1:4])
         channel = event["channel"]
         channel_id = channel["id"]
         if not agent or not SAFE_ID.match(agent) or (queue and not SAFE_ID.match(queue)):
-            log.error("inbound call %s: bad queue/agent %r/%r; hanging up", channel_id, queue,
-                      agent)
+            log.error(
+                "inbound call %s: bad queue/agent %r/%r; hanging up", channel_id, queue, agent
+            )
             with contextlib.suppress(AriError):
                 await self.client.hangup(channel_id)
             return
@@ -281,8 +282,9 @@ class StasisApp:
             return
         async with self._lock(call_id):
             if not call.bridge_id:
-                bridge = await self.client.create_bridge("mixing", bridge_id=f"{call_id}-b",
-                                                         name=f"callrec-{call_id}")
+                bridge = await self.client.create_bridge(
+                    "mixing", bridge_id=f"{call_id}-b", name=f"callrec-{call_id}"
+                )
                 call.bridge_id = bridge["id"]
                 self._save(call)
             if role == "customer" and not call.announced:
@@ -318,14 +320,22 @@ class StasisApp:
         call.extra["announcement"] = prompt
         self._save(call)
 
-    async def _decide_and_autostart(self, call: CallState, continue_recording: bool = False) -> None:
+    async def _decide_and_autostart(
+        self, call: CallState, continue_recording: bool = False
+    ) -> None:
         facts = CallFacts.from_dict(call.facts(continue_recording=continue_recording))
         decision = decide(self.config(), facts)
         call.decision = decision.to_dict()
         self._save(call)
-        log.info("call %s agent %s: legs=%s mode=%s autostart=%s reasons=%s", call.call_id,
-                 call.agent, decision.legs, decision.mode, decision.autostart,
-                 ",".join(decision.reasons))
+        log.info(
+            "call %s agent %s: legs=%s mode=%s autostart=%s reasons=%s",
+            call.call_id,
+            call.agent,
+            decision.legs,
+            decision.mode,
+            decision.autostart,
+            ",".join(decision.reasons),
+        )
         if decision.autostart and decision.legs != "none":
             await self._start_segment(call)
 
@@ -344,8 +354,13 @@ class StasisApp:
         since = call.extra.get("stasis_start_at") or call.bridged_at or begun
         self.latencies.append(time.time() - since)
         self._save(call)
-        log.info("call %s: segment %d recording %s (%s)", call.call_id, seg.segment_no,
-                 seg.recording_id, seg.legs)
+        log.info(
+            "call %s: segment %d recording %s (%s)",
+            call.call_id,
+            seg.segment_no,
+            seg.recording_id,
+            seg.legs,
+        )
 
     async def _stop_segment(self, call: CallState) -> None:
         seg = call.segment
@@ -354,8 +369,11 @@ class StasisApp:
         await self.capturer.stop(seg)
         call.segment = None
         if not any(cap.started_at for cap in seg.captures.values()):
-            log.warning("call %s: segment %d never started capturing; nothing to keep",
-                        call.call_id, seg.segment_no)
+            log.warning(
+                "call %s: segment %d never started capturing; nothing to keep",
+                call.call_id,
+                seg.segment_no,
+            )
             self._save(call)
             return
         call.segments_done = max(call.segments_done, seg.segment_no)
@@ -397,8 +415,11 @@ class StasisApp:
                 await self._stop_segment(call)
             n = sum(1 for role in call.channels if role.startswith("agent")) + 1
             new_channel = f"{call.call_id}-a{n}"
-            call.extra["transfer"] = {"agent": agent, "continue": continue_recording,
-                                      "channel": new_channel}
+            call.extra["transfer"] = {
+                "agent": agent,
+                "continue": continue_recording,
+                "channel": new_channel,
+            }
             self._by_channel[new_channel] = call.call_id
             self._save(call)
         await self.client.originate(
@@ -437,9 +458,7 @@ class StasisApp:
         call = self.calls.get(call_id or "")
         if call is None or call.channels.get("agent") != channel_id:
             return  # only the agent's keys control recording
-        matcher = self._matchers.setdefault(
-            call.call_id, DtmfMatcher(self.dtmf, self.dtmf_timeout)
-        )
+        matcher = self._matchers.setdefault(call.call_id, DtmfMatcher(self.dtmf, self.dtmf_timeout))
         toggle = matcher.feed(digit, time.monotonic())
         if toggle:
             self._spawn(self._dtmf_action(call, toggle), "DTMF action")

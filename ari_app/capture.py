@@ -17,11 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from callcore.state import Capture, CallState, Segment
-from storage.segment import new_recording_id
-
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.waiters import Waiters
+from callcore.state import CallState, Capture, Segment
+from storage.segment import new_recording_id
 
 log = logging.getLogger("callrec.ari.capture")
 

@@ -403,7 +403,10 @@ class AriClient:
         while not self._closed and not (stop and stop.is_set()):
             try:
                 async with self._http().ws_connect(
-                    ws_url, params=params, heartbeat=15.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0)
+                    ws_url,
+                    params=params,
+                    heartbeat=15.0,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 ) as ws:
                     backoff = min_backoff
                     log.info("ARI events connected (app %s)", self.app)

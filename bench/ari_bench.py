@@ -26,14 +26,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ari_app.app import StasisApp  # noqa: E402
-from ari_app.client import AriClient, AriError  # noqa: E402
-from callcore.finish import Handoff  # noqa: E402
-from callcore.registry import CallRegistry  # noqa: E402
-from callcore.state_store import StateStore  # noqa: E402
-from callrec import sandbox  # noqa: E402
-from policy import load_config  # noqa: E402
-from storage.segment import FinishedSegment  # noqa: E402
+from ari_app.app import StasisApp
+from ari_app.client import AriClient, AriError
+from callcore.finish import Handoff
+from callcore.registry import CallRegistry
+from callcore.state_store import StateStore
+from callrec import sandbox
+from policy import load_config
+from storage.segment import FinishedSegment
 
 TICK = os.sysconf("SC_CLK_TCK")
 POLICY = '[campaigns.bench]\nmode = "all_calls"\n[agents.a1]\nstate = "TX"\n'
@@ -94,7 +94,9 @@ async def measure(inst: sandbox.Instance, window: float) -> tuple[float, float]:
 async def baseline(inst: sandbox.Instance, ari: AriClient, n: int, window: float) -> float:
     for _ in range(n):
         await ari.originate(
-            "Local/customer@callrec-sim/n", extension="s", context="callrec-sim-mixmonitor",
+            "Local/customer@callrec-sim/n",
+            extension="s",
+            context="callrec-sim-mixmonitor",
             priority=1,
         )
 
@@ -165,8 +167,10 @@ async def main() -> None:
     inst, _ = sandbox.up(f"bench-ari-{os.getpid()}", app="callrec-bench")
     tmp = Path(tempfile.mkdtemp(prefix="callrec-bench-"))
     print(f"Asterisk: {inst.version.split(' built')[0]}; {os.cpu_count()} cores; window {window}s")
-    print(f"{'N':>5} {'baseline CPU':>13} {'callrec CPU':>12} {'ratio':>6} {'app CPU':>8} "
-          f"{'p50 ms':>7} {'p95 ms':>7}")
+    print(
+        f"{'N':>5} {'baseline CPU':>13} {'callrec CPU':>12} {'ratio':>6} {'app CPU':>8} "
+        f"{'p50 ms':>7} {'p95 ms':>7}"
+    )
     try:
         async with AriClient(inst.ari_url, inst.ari_user, inst.ari_password, "bench-x") as ari:
             for n in sizes:
@@ -181,8 +185,10 @@ async def main() -> None:
     finally:
         sandbox.stop(inst)
         shutil.rmtree(tmp, ignore_errors=True)
-    print("CPU is % of one core (Asterisk, plus the app for callrec). Targets: ratio <= 1.3 "
-          "and p95 < 100 ms at N = 100.")
+    print(
+        "CPU is % of one core (Asterisk, plus the app for callrec). Targets: ratio <= 1.3 "
+        "and p95 < 100 ms at N = 100."
+    )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ forbidden action is refused the same way everywhere: with the policy's rule id
 
 from __future__ import annotations
 
-from policy import ACTIONS, allowed_action
-
 from callcore.state import CallState
+from policy import ACTIONS, allowed_action
 
 DTMF_DEFAULTS = {"*1": "toggle_record", "*2": "toggle_pause"}
 

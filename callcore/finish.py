@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storage.segment import FinishedSegment, Pause, SegmentSink
-from storage.wavfix import repair_wav_header
-
 from callcore.audio import make_stereo, wav_seconds
 from callcore.state import CallState, Segment
+from storage.segment import FinishedSegment, Pause, SegmentSink
+from storage.wavfix import repair_wav_header
 
 log = logging.getLogger("callrec.finish")
 
@@ -53,7 +52,10 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
             flags.append(f"short_capture:{leg}")
             log.warning(
                 "recording %s: %s track %.2fs for a %.2fs segment",
-                seg.recording_id, leg, recorded, leg_span,
+                seg.recording_id,
+                leg,
+                recorded,
+                leg_span,
             )
     if "agent" in files and "customer" in files:
         stereo = files["agent"].with_name(f"{seg.recording_id}-stereo.wav")

@@ -92,7 +92,9 @@ def _up(args: argparse.Namespace) -> int:
 def _down(args: argparse.Namespace) -> int:
     inst = sandbox.load_instance(args.name)
     if not sandbox.down(args.name):
-        print(f"Asterisk {args.name!r} was not running" + (" (stale state removed)" if inst else ""))
+        print(
+            f"Asterisk {args.name!r} was not running" + (" (stale state removed)" if inst else "")
+        )
         return 0
     left = sandbox.leftovers(inst) if inst else []
     if left:

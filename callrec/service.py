@@ -17,20 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
 from ari_app.client import AriClient
-from aiohttp import web
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
+from callrec.policy_holder import PolicyHolder
+from callrec.settings import ServiceSettings, SettingsError, sandbox_instance
 from console.app import build_app
 from storage.jobs import run_nightly
 from storage.service import StorageService
-
-from callrec.policy_holder import PolicyHolder
-from callrec.settings import ServiceSettings, SettingsError, sandbox_instance
 
 log = logging.getLogger("callrec.service")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from storage.config import StorageConfig
 
 from callrec import sandbox
+from storage.config import StorageConfig
 
 
 class SettingsError(ValueError):

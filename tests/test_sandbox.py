@@ -75,6 +75,8 @@ def test_cli_command_reaches_the_instance(asterisk: sandbox.Instance) -> None:
     assert "res_ari.so" in out
     version = subprocess.run(
         [".venv/bin/callrec", "asterisk", "status", "--name", asterisk.name],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert version.returncode == 0 and "running" in version.stdout

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.asterisk
 AGENT_HZ, CUSTOMER_HZ, AGENT2_HZ = 1000.0, 440.0, 1600.0
 
 
-def holds(path, present: float, absent: list[float], channel: int | None = None) -> None:  # noqa: ANN001
+def holds(path, present: float, absent: list[float], channel: int | None = None) -> None:
     levels = tone_levels(path, [present, *absent], channel=channel)
     assert levels[present] > 1e-4, levels
     for freq in absent:
@@ -148,7 +148,9 @@ async def test_transfer_gives_two_segments_decided_for_each_agent(stack: Stack) 
 async def test_bad_input_gets_clear_errors(stack: Stack) -> None:
     status, body = await stack.api("POST", "/api/calls", {"agent": "a1", "number": "garbage"})
     assert status == 400 and body["error"]["code"] == "call.bad_number"
-    status, body = await stack.api("POST", "/api/calls", {"agent": "a;1|x", "number": "+15125550142"})
+    status, body = await stack.api(
+        "POST", "/api/calls", {"agent": "a;1|x", "number": "+15125550142"}
+    )
     assert status == 400 and body["error"]["code"] == "call.bad_agent"
     status, body = await stack.api("POST", "/api/calls/nope/recording/start")
     assert status == 404 and body["error"]["code"] == "call.not_found"
@@ -156,7 +158,7 @@ async def test_bad_input_gets_clear_errors(stack: Stack) -> None:
     assert status == 404 and body["error"]["code"] == "action.unknown"
 
 
-def _admin():  # noqa: ANN202
+def _admin():
     from storage.permissions import Actor
 
     return Actor.of("test-admin", "admin")
@@ -182,7 +184,11 @@ async def test_app_restarted_mid_call_finishes_and_delivers(stack: Stack) -> Non
         span = seg.ended_at.timestamp() - seg.extra["capture_started"][leg]
         assert wav_seconds(seg.extra["copies"][leg]) >= 0.98 * span - 0.1, seg.flags
     assert not [f for f in seg.flags if f.startswith("short_capture")], seg.flags
-    holds(seg.extra["copies"]["agent"], AGENT_HZ, [CUSTOMER_HZ], )
+    holds(
+        seg.extra["copies"]["agent"],
+        AGENT_HZ,
+        [CUSTOMER_HZ],
+    )
 
 
 async def test_call_that_ended_while_app_was_down_is_delivered(stack: Stack) -> None:
@@ -208,7 +214,9 @@ async def test_call_that_ended_while_app_was_down_is_delivered(stack: Stack) -> 
 async def test_inbound_from_dialplan_with_queue_announcement(stack: Stack) -> None:
     assert stack.app is not None
     await stack.app.client.originate(
-        "Local/customer@callrec-sim/n", extension="s", context="callrec-inbound-demo",
+        "Local/customer@callrec-sim/n",
+        extension="s",
+        context="callrec-inbound-demo",
         priority=1,
     )
     call = await stack.wait(lambda: next(iter(stack.app.calls.values()), None), 10, "inbound")

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asterisk
 CUSTOMER_HZ, AGENT_HZ = 440.0, 1000.0
 
 
-def started(args: list[str]):  # noqa: ANN201 - predicate factory
+def started(args: list[str]):
     return lambda e: e["type"] == "StasisStart" and e.get("args") == args
 
 
@@ -51,7 +51,7 @@ async def test_agent_and_customer_tracks_hold_only_their_own_tone(
         starts[leg] = time.time()
 
     await asyncio.sleep(3.0)
-    for leg, name in names.items():
+    for name in names.values():
         await ari.stop_recording(name)
         await ari_events.wait_for(
             lambda e, n=name: e["type"] == "RecordingFinished" and e["recording"]["name"] == n,

@@ -30,8 +30,13 @@ async def press(manager: Any, channel_name: str, digits: str, gap: float = 0.15)
     for digit in digits:
         # "Async: false" works around panoramisk reading any "...successfully
         # queued" reply as the start of a multi-message answer.
-        action = {"Action": "PlayDTMF", "Channel": channel_name, "Digit": digit,
-                  "Duration": "120", "Async": "false"}
+        action = {
+            "Action": "PlayDTMF",
+            "Channel": channel_name,
+            "Digit": digit,
+            "Duration": "120",
+            "Async": "false",
+        }
         reply = await asyncio.wait_for(manager.send_action(action), 5)
         response = reply[0] if isinstance(reply, list) else reply
         assert response.success, f"PlayDTMF failed: {response}"

@@ -37,8 +37,9 @@ class EventLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0,
-                       since: int = 0) -> Event:
+    async def wait_for(
+        self, predicate: Callable[[Event], bool], timeout: float = 10.0, since: int = 0
+    ) -> Event:
         async def scan() -> Event:
             seen = since
             async with self._changed:
@@ -48,6 +49,7 @@ class EventLog:
                             return event
                     seen = len(self.events)
                     await self._changed.wait()
+
         return await asyncio.wait_for(scan(), timeout)
 
     def mark(self) -> int:

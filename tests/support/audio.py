@@ -24,8 +24,13 @@ def goertzel_power(samples: Sequence[int], freq: float, rate: int = 8000) -> flo
     return power / (n * n * 32768.0 * 32768.0)
 
 
-def tone_levels(path: Path, freqs: Sequence[float], channel: int | None = None,
-                start: float = 0.5, seconds: float = 1.0) -> dict[float, float]:
+def tone_levels(
+    path: Path,
+    freqs: Sequence[float],
+    channel: int | None = None,
+    start: float = 0.5,
+    seconds: float = 1.0,
+) -> dict[float, float]:
     """Power of each frequency in a window of a mono (or one stereo channel) WAV."""
     with wave.open(str(path), "rb") as wav:
         rate = wav.getframerate()
@@ -34,12 +39,13 @@ def tone_levels(path: Path, freqs: Sequence[float], channel: int | None = None,
         samples = list(read_mono(path))
     else:
         import array
+
         with wave.open(str(path), "rb") as wav:
             data = array.array("h")
             data.frombytes(wav.readframes(wav.getnframes()))
-        samples = list(data[(channel or 0)::nch])
+        samples = list(data[(channel or 0) :: nch])
     a = int(start * rate)
-    window = samples[a:a + int(seconds * rate)]
+    window = samples[a : a + int(seconds * rate)]
     return {f: goertzel_power(window, f, rate) for f in freqs}
 
 
