@@ -1,0 +1,173 @@
+"""FastAGI decision latency under concurrent calls, against a real Asterisk.
+
+    python bench/agi_bench.py [--quick] [--calls N] [--rounds R]
+
+Starts its own Asterisk sandbox (and stops it), runs callrec's AGI service
+on its AGI port, and originates N simultaneous calls (simulated customer ->
+Dial -> simulated agent, campaign all_calls, both sides recorded) per round.
+The server measures each request from the AGI request's start to the
+decision set and MixMonitor started. As a baseline in the same run, the same
+number of calls hit a FastAGI handler that only answers. Prints p50/p95 of
+both and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agi_scripts.ami import AmiAddress
+from agi_scripts.service import AgiService
+from ari_app.client import AriClient
+from callcore.finish import Handoff
+from callcore.registry import CallRegistry
+from callcore.state_store import StateStore
+from callrec import sandbox
+from callrec.settings import ServiceSettings
+from policy import load_config
+from storage.segment import FinishedSegment
+
+POLICY = """
+[campaigns.bench]
+mode = "all_calls"
+[agents.1001]
+state = "NY"
+"""
+
+
+class CountingSink:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def accept_segment(self, segment: FinishedSegment) -> str:
+        self.count += 1
+        for path in segment.files.values():
+            path.unlink(missing_ok=True)
+        return segment.recording_id
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def run_round(
+    ari: AriClient,
+    service: AgiService,
+    exten: str,
+    route: str,
+    calls: int,
+    variables: dict[str, str],
+) -> list[float]:
+    assert service.server is not None
+    latencies = service.server.latencies[route]
+    start = len(latencies)
+    began = time.monotonic()
+    ids = await asyncio.gather(
+        *(
+            ari.originate(
+                "Local/customer@callrec-sim/n",
+                context="callrec-agi-test",
+                extension=exten,
+                priority=1,
+                variables=variables,
+            )
+            for _ in range(calls)
+        )
+    )
+    deadline = time.monotonic() + 30
+    while len(latencies) - start < calls and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    got = latencies[start:]
+    answered = time.monotonic()
+    await asyncio.sleep(0.5)
+    # Concurrently: hanging 50 calls up one by one takes tens of seconds.
+    await asyncio.gather(*(ari.hangup(c["id"]) for c in ids), return_exceptions=True)
+    for _ in range(200):
+        if not await ari.list_channels():
+            break
+        await asyncio.sleep(0.1)
+    failures = service.server.failures.get(route, 0)
+    print(
+        f"  {route}: answered in {answered - began:.1f}s,"
+        f" hung up in {time.monotonic() - answered:.1f}s"
+    )
+    if len(got) < calls:
+        print(f"  {route}: only {len(got)}/{calls} answered ({failures} failures)")
+    return got
+
+
+async def bench(calls: int, rounds: int) -> int:
+    inst, _ = sandbox.up(f"agibench-{os.getpid()}")
+    ari = AriClient(inst.ari_url, inst.ari_user, inst.ari_password, inst.app)
+    service: AgiService | None = None
+    try:
+        print(f"Asterisk: {inst.version.split(' built')[0]}; {calls} concurrent calls x {rounds}")
+        base = Path(tempfile.mkdtemp(prefix="agibench-"))
+        (base / "callrec.toml").write_text(POLICY)
+        config = load_config(base / "callrec.toml")
+        sink = CountingSink()
+        service = AgiService(
+            ServiceSettings(),
+            lambda: config,
+            CallRegistry(),
+            Handoff(sink, base / "pending"),
+            StateStore(base / "state"),
+            inst.monitor_dir,
+            f"{inst.ast_dir}/spool/monitor",
+            AmiAddress("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret),
+            agi_port=inst.ports.agi,
+        )
+        await service.start()
+        decision: list[float] = []
+        baseline: list[float] = []
+        facts = {
+            "__CALLREC_AGENT": "1001",
+            "__CALLREC_CAMPAIGN": "bench",
+            "__CALLREC_NUMBER": "+12125550100",
+        }
+        for _ in range(rounds):
+            baseline += await run_round(ari, service, "baseline", "baseline", calls, {})
+            decision += await run_round(ari, service, "dial", "answer", calls, facts)
+        await service.controller.drain()
+        if not decision or not baseline:
+            print("no measurements: see the Asterisk log", inst.log_file)
+            return 1
+        b50, b95 = statistics.median(baseline) * 1e3, pct(baseline, 95) * 1e3
+        d50, d95 = statistics.median(decision) * 1e3, pct(decision, 95) * 1e3
+        print(
+            f"baseline (answer only)    n={len(baseline):4d}  p50 {b50:7.2f} ms  p95 {b95:7.2f} ms"
+        )
+        print(
+            f"decision + MixMonitor     n={len(decision):4d}  p50 {d50:7.2f} ms  p95 {d95:7.2f} ms"
+        )
+        print(f"ratio decision/baseline   p50 {d50 / b50:5.1f}x        p95 {d95 / b95:5.1f}x")
+        print(f"segments handed off: {sink.count}")
+        return 0
+    finally:
+        if service is not None:
+            await service.stop()
+        await ari.close()
+        sandbox.stop(inst)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 calls, one round")
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    calls, rounds = (20, 1) if args.quick else (args.calls, args.rounds)
+    return asyncio.run(bench(calls, rounds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
