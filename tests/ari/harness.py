@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import time
@@ -22,6 +23,7 @@ from callcore.state import CallState
 from callcore.state_store import StateStore
 from callrec.sandbox import Instance
 from console.app import build_app
+from console.users import PERMISSIONS, UserStore
 from policy import Config, load_config
 from storage.config import StorageConfig, UploadTargetConfig
 from storage.segment import FinishedSegment
@@ -62,6 +64,7 @@ state = "TX"
 state = "TX"
 """
 
+API_USER, API_PASSWORD = "tester", "tester-password"  # all permissions, for tests only
 TX_NUMBER = "+15125550142"  # Texas: one-party consent -> both legs
 CA_NUMBER = "+14155550142"  # California: two-party -> agent side only
 
@@ -133,11 +136,16 @@ class Stack:
     async def start(self) -> None:
         await self.start_app()
         port = free_port()
-        self.runner = web.AppRunner(build_app(self.registry, self))
+        self.users = UserStore.single(API_USER, API_PASSWORD, PERMISSIONS)
+        app = build_app(
+            self.registry, self, storage=self.storage, users=self.users,
+            policy=lambda: self.policy,
+        )
+        self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", port).start()
         self.base = f"http://127.0.0.1:{port}"
-        self.http = aiohttp.ClientSession()
+        self.http = aiohttp.ClientSession(auth=aiohttp.BasicAuth(API_USER, API_PASSWORD))
         self.ami = await ami.connect(self.asterisk)
 
     async def start_app(self) -> None:
@@ -177,7 +185,9 @@ class Stack:
 
     async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         assert self.http is not None
-        async with self.http.request(method, self.base + path, json=body) as resp:
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"}
+        async with self.http.request(method, self.base + path, data=data, headers=headers) as resp:
             return resp.status, await resp.json()
 
     async def wait(self, predicate: Callable[[], Any], timeout: float = 10.0,
