@@ -205,6 +205,10 @@ class StasisApp:
     ) -> CallState:
         """Outbound (console): ring the agent and dial the lead; bridge when both answer."""
         self._validate_agent(agent)
+        try:  # reconcile first, so a new call is never mistaken for a stale one
+            await asyncio.wait_for(self.connected.wait(), 10)
+        except TimeoutError:
+            raise CallSetupError("calls.not_ready", "not connected to Asterisk yet") from None
         for name, value in (("campaign", campaign), ("lead_list", lead_list)):
             if value is not None and not SAFE_ID.match(value):
                 raise CallSetupError(f"call.bad_{name}", f"{name} {value!r} is not a valid id")
@@ -544,6 +548,9 @@ class StasisApp:
                 self._track(call)
             parties = [call.channels.get("customer"), call.channels.get("agent")]
             alive = all(p in channels for p in parties if p)
+            setting_up = not call.bridged_at and time.time() - call.created_at < 60
+            if not alive and setting_up and not call.ended:
+                continue  # still being dialled: its channels do not exist yet
             if call.ended or not alive:
                 log.warning("call %s ended while the app was away; finishing it", call.call_id)
                 await self._end_call(call)

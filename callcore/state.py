@@ -87,6 +87,7 @@ class CallState:
     segments_done: int = 0
     segment: Segment | None = None
     ended: bool = False
+    created_at: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 import socket
 from dataclasses import dataclass
@@ -110,14 +112,33 @@ class Service:
         self.agi: AgiService | None = None
         self.runner: web.AppRunner | None = None
         self.http_url = ""
+        self.first_run_login = ""
         self._tasks: list[asyncio.Task[Any]] = []
 
     def _users(self) -> Any:
+        """The users file; with none configured, a first-run admin is created.
+
+        Its password goes to a 0600 file beside it, never to the log.
+        """
+        from console.users import UserStore, hash_password
+
         path = self.settings.http.users_file
         if path is None:
-            return None
-        from console.users import UserStore
-
+            path = self.settings.state_dir.parent / "users.toml"
+            secret_file = path.with_name("admin-password")
+            if not path.exists():
+                password = secrets.token_urlsafe(12)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(password + "\n")
+                path.write_text(
+                    "# Created on first run; edit or replace (docs/CONSOLE.md).\n"
+                    '[roles.admin]\npermissions = ["admin", "calls", "metrics"]\n\n'
+                    f'[users.admin]\npassword_hash = "{hash_password(password)}"\n'
+                    'roles = ["admin"]\n'
+                )
+            self.first_run_login = f"user admin, password in {secret_file}"
         return UserStore.load(path)
 
     async def start(self) -> None:
@@ -210,6 +231,7 @@ class Service:
                 f"  files     {s.storage.store_root}",
                 f"  uploads   {upload.type}: {target}",
                 f"  state     {s.state_dir}",
+                f"  login     {self.first_run_login or s.http.users_file}",
             ]
         )
 

@@ -120,6 +120,7 @@ def load_settings(path: Path | None) -> ServiceSettings:
         update={
             "policy_config": fix(settings.policy_config),
             "state_dir": fix(settings.state_dir),
+            "http": settings.http.model_copy(update={"users_file": fix(settings.http.users_file)}),
             "storage": settings.storage.resolved(base),
         }
     )

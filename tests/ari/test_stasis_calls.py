@@ -230,3 +230,23 @@ async def test_inbound_from_dialplan_with_queue_announcement(stack: Stack) -> No
     await stack.hangup(call)
     [seg] = stack.sink.segments
     assert seg.direction == "inbound" and seg.queue == "support"
+
+
+async def test_all_calls_agent_may_stop_by_dtmf_and_restart_by_api(stack: Stack) -> None:
+    call = await stack.place("auto")
+    await asyncio.sleep(1.0)
+    await stack.press(call, "*1")
+    await stack.wait(lambda: len(stack.sink.segments) == 1, 10, "DTMF stop")
+    assert not call.recording
+    status, body = await stack.api("POST", f"/api/calls/{call.call_id}/recording/stop")
+    assert status == 409 and body["error"]["rule"] == "action.not_recording"
+    status, body = await stack.api("POST", f"/api/calls/{call.call_id}/recording/start")
+    assert status == 200 and body["recording"] and body["segment_no"] == 2
+    await stack.press(call, "*2")
+    await stack.wait(lambda: call.paused, 5, "DTMF pause")
+    await stack.press(call, "*2")
+    await stack.wait(lambda: not call.paused, 5, "DTMF resume")
+    await asyncio.sleep(1.0)
+    await stack.hangup(call)
+    assert [s.segment_no for s in stack.sink.segments] == [1, 2]
+    assert len(stack.sink.segments[1].pauses) == 1
