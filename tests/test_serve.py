@@ -89,7 +89,7 @@ async def _call(http: aiohttp.ClientSession, url: str) -> tuple[int, dict]:
         return resp.status, await resp.json()
 
 
-async def _until(pred, timeout: float) -> None:  # noqa: ANN001
+async def _until(pred, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not await pred():
         assert time.monotonic() < deadline, "timed out"
