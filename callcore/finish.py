@@ -84,7 +84,15 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
         files=files,
         decision=seg.decision,
         reasons=tuple(seg.decision.get("reasons", ())),
-        bridged_seconds=span,
+        # What the recording should cover: from the first capture's start.
+        bridged_seconds=max(
+            0.0,
+            ended
+            - min(
+                (c.started_at for c in seg.captures.values() if c.started_at),
+                default=seg.started_at,
+            ),
+        ),
         pauses=tuple(Pause(_dt(a), _dt(b) if b else None) for a, b in seg.pauses),
         flags=tuple(dict.fromkeys(flags)),
         extra={"capture_started": {leg: c.started_at for leg, c in seg.captures.items()}},

@@ -25,6 +25,7 @@ from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
 from ari_app.client import AriClient
+from callcore import fallback
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
@@ -201,6 +202,15 @@ class Service:
                 asyncio.create_task(self.storage.outbox_worker().run_forever(self.stop_event))
             )
         self._tasks.append(asyncio.create_task(run_nightly(self.storage, self.stop_event)))
+        self._tasks.append(asyncio.create_task(self._collect_fallbacks()))
+
+    async def _collect_fallbacks(self, every: float = 60.0) -> None:
+        """Store what the dialplan recorded alone while this service was down."""
+        while not self.stop_event.is_set():
+            await fallback.collect(self.link.monitor_dir_host, self.storage)
+            await self.handoff.retry_pending()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), every)
 
     async def stop(self) -> None:
         self.stop_event.set()
