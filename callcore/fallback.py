@@ -16,10 +16,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from callcore.audio import wav_seconds
 from storage.segment import FinishedSegment, SegmentSink
 from storage.wavfix import repair_wav_header
-
-from callcore.audio import wav_seconds
 
 log = logging.getLogger("callrec.fallback")
 

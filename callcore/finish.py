@@ -42,7 +42,6 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
             flags.append("header_repaired")
         files[leg] = path
     ended = seg.ended_at or seg.started_at
-    span = max(0.0, ended - seg.started_at)
     for leg, path in files.items():
         recorded = wav_seconds(path)
         # Compare with the time this leg was really capturing: from its own
