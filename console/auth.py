@@ -39,9 +39,9 @@ AUTHENTICATED = "authenticated"
 SESSION_COOKIE = "callrec_session"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-USER = "callrec.user"
-VIA = "callrec.auth_via"
-CSRF = "callrec.csrf"
+USER = web.RequestKey("user", User)
+VIA = web.RequestKey("auth_via", str)
+CSRF = web.RequestKey("csrf", str)
 
 
 @dataclass
@@ -155,7 +155,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if session is not None:
             request[USER], request[CSRF] = session
             request[VIA] = "session"
-            if request.method in UNSAFE and not request.path.startswith("/logout"):
+            # /login and /logout carry their own form tokens.
+            if request.method in UNSAFE and request.path not in ("/login", "/logout"):
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent.encode(), session[1].encode()):
                     raise ApiError(403, "csrf.failed", f"missing or wrong {CSRF_HEADER} header")

@@ -79,16 +79,21 @@ async def get_call(request: web.Request) -> web.Response:
 
 async def create_call(request: web.Request) -> web.Response:
     data = await read_json(request)
+    agent = str_field(data, "agent") or ""
+    number = str_field(data, "number") or ""
+    campaign = str_field(data, "campaign", required=False)
+    lead_list = str_field(data, "lead_list", required=False)
+    prospect_state = str_field(data, "prospect_state", required=False)
     originator = request.app.get(ORIGINATOR)
     if originator is None:
         raise ApiError(503, "calls.unavailable", "the Stasis application is not running")
     try:
         call = await originator.originate_call(
-            agent=str_field(data, "agent") or "",
-            number=str_field(data, "number") or "",
-            campaign=str_field(data, "campaign", required=False),
-            lead_list=str_field(data, "lead_list", required=False),
-            prospect_state=str_field(data, "prospect_state", required=False),
+            agent=agent,
+            number=number,
+            campaign=campaign,
+            lead_list=lead_list,
+            prospect_state=prospect_state,
         )
     except ValueError as exc:
         raise ApiError(400, getattr(exc, "code", "call.bad_request"), str(exc)) from None

@@ -232,7 +232,8 @@ async def assign(request: web.Request) -> web.Response:
     record_id = int_field(data, "record_id", minimum=1)
     svc, actor = storage(request), _user(request).actor()
     await svc.assign(actor, rid, record_id)
-    return web.json_response(recording_json(await svc.get_recording(actor, rid)))
+    # Not the recording itself: once assigned, seeing it takes view_history.
+    return web.json_response({"recording_id": rid, "record_id": record_id, "state": "assigned"})
 
 
 def _reason(data: dict[str, Any]) -> str:
