@@ -43,7 +43,10 @@ class Ami:
 
     def on(self, event: str, handler: EventHandler) -> None:
         """Call ``handler(event_fields)`` for every AMI event of that name."""
+        first = event not in self._handlers
         self._handlers.setdefault(event, []).append(handler)
+        if first and self.manager is not None:  # already connected: subscribe now
+            self.manager.register_event(event, self._dispatch)
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()

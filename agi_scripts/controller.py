@@ -364,6 +364,44 @@ class AgiController:
         with contextlib.suppress(CallNotFound):
             self.registry.unregister(call.call_id)
 
+    async def recover(self) -> int:
+        """After a restart: take back the calls the last process left in state.
+
+        MixMonitor went on recording in Asterisk meanwhile. A call whose agent
+        channel still exists is registered again (console, DTMF and hangup
+        work as before); one that ended while we were away has its closed
+        files handed to storage now. Returns how many calls were found.
+        """
+        found = 0
+        for call in self.store.load_all(source="agi"):
+            if call.call_id in self.calls:
+                continue
+            found += 1
+            self.calls[call.call_id] = call
+            self._locks[call.call_id] = asyncio.Lock()
+            agent = call.channels.get("agent", "")
+            alive = False
+            if agent and not call.ended:
+                try:
+                    await self.ami.getvar(agent, "CALLREC_CALL_ID")
+                    alive = True
+                except AmiError:
+                    alive = False
+            if alive:
+                for uniqueid in call.channels.values():
+                    if uniqueid:
+                        self._by_channel[uniqueid] = call.call_id
+                self.registry.register(call, self)
+                log.info("call %s recovered after restart (recording=%s)",
+                         call.call_id, call.recording)  # fmt: skip
+                continue
+            log.warning("call %s ended while callrec was down; finishing it", call.call_id)
+            if call.segment is not None:
+                self._end_segment(call)
+            call.ended = True
+            self._maybe_forget(call)
+        return found
+
     async def drain(self, timeout: float = 15.0) -> None:
         """Wait for segments being finished (service stop)."""
         tasks = [t for ts in self._finishing.values() for t in ts]

@@ -75,6 +75,7 @@ class AgiService:
 
     async def start(self) -> None:
         await self.ami.connect()
+        await self.controller.recover()
         server = AgiServer(self.settings.agi.host, self.port, deadline=self.deadline)
         server.route("answer", self.controller.answer)
         server.route("toggle", self._toggle_record)
