@@ -43,7 +43,8 @@ function render() {
       type: "button", "aria-pressed": String(c.call_id === selected), "data-call": c.call_id,
       onclick: () => { selected = c.call_id; render(); },
     }, el("span", { text: c.agent + (c.campaign ? " · " + c.campaign : "") }),
-       el("span", { text: c.recording ? (c.paused ? "paused" : "● rec") : "" })))));
+       el("span", { class: c.recording && !c.paused ? "rec-dot" : "muted",
+                    text: c.recording ? (c.paused ? "paused" : "● rec") : "not recording" })))));
   $("no-calls").hidden = calls.size > 0;
   const call = selected ? calls.get(selected) : null;
   $("call").hidden = !call;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import socket
@@ -145,7 +146,8 @@ class Stack:
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", port).start()
         self.base = f"http://127.0.0.1:{port}"
-        self.http = aiohttp.ClientSession(auth=aiohttp.BasicAuth(API_USER, API_PASSWORD))
+        token = base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
+        self.http = aiohttp.ClientSession(headers={"Authorization": "Basic " + token})
         self.ami = await ami.connect(self.asterisk)
 
     async def start_app(self) -> None:
