@@ -99,7 +99,7 @@ ROUTES = [
         "/api/events",
         events,
         CALLS,
-        "Websocket of live call updates: {type: calls|call|call_ended}",
+        "Websocket of live call updates: {type: calls, call, call_ended}",
         tag="calls",
         response="websocket",
         errors=(401, 403),
