@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ari_app.capture import Capturer
-from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound
+from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.dtmf import DtmfMatcher
 from ari_app.waiters import Waiters
 from callcore.actions import ActionRefused, toggle_to_action
@@ -77,6 +77,7 @@ class StasisApp:
         dtmf: dict[str, str] | None = None,
         dtmf_timeout: float = 2.0,
         default_region: str = "US",
+        originate_formats: str | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -88,6 +89,7 @@ class StasisApp:
         self.dtmf = dtmf or {"*1": "toggle_record", "*2": "toggle_pause"}
         self.dtmf_timeout = dtmf_timeout
         self.default_region = default_region
+        self.originate_formats = originate_formats  # e.g. "slin" for simulated parties
         self.waiters = Waiters()
         self.capturer = Capturer(client, self.waiters, recording_dir)
         self.calls: dict[str, CallState] = {}
@@ -237,6 +239,7 @@ class StasisApp:
                 app_args=f"call,{call.call_id},{role}",
                 channel_id=call.channels[role],
                 caller_id=e164 if role == "agent" else None,
+                formats=self.originate_formats,
             )
         return call
 
@@ -349,7 +352,7 @@ class StasisApp:
         begun = time.time()
         try:
             seg = await self.capturer.start(call, call.segments_done + 1)
-        except (AriError, TimeoutError) as exc:
+        except (AriError, AriUnavailable, TimeoutError) as exc:
             log.error("call %s: capture did not start: %s", call.call_id, exc)
             if call.segment is not None:
                 await self._stop_segment(call)

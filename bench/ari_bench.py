@@ -36,6 +36,7 @@ from policy import load_config
 from storage.segment import FinishedSegment
 
 TICK = os.sysconf("SC_CLK_TCK")
+FORMATS = ""
 POLICY = '[campaigns.bench]\nmode = "all_calls"\n[agents.a1]\nstate = "TX"\n'
 
 
@@ -128,6 +129,7 @@ async def through_app(
         recording_dir=inst.recording_dir,
         agent_endpoint=lambda agent: "Local/agent@callrec-sim/n",
         customer_endpoint=lambda number: "Local/customer@callrec-sim/n",
+        originate_formats=FORMATS or None,
     )
     await app.start()
     await asyncio.wait_for(app.connected.wait(), 10)
@@ -161,8 +163,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--window", type=float, default=None, help="seconds measured per run")
+    parser.add_argument("--sizes", type=int, nargs="+", help="numbers of concurrent calls")
+    parser.add_argument(
+        "--formats",
+        default="",
+        help="codec asked of the simulated parties, e.g. slin (default: Asterisk's choice)",
+    )
     args = parser.parse_args()
-    sizes = (10, 20) if args.quick else (50, 100, 200)
+    global FORMATS
+    FORMATS = args.formats
+    sizes = tuple(args.sizes) if args.sizes else ((10, 20) if args.quick else (50, 100, 200))
     window = args.window or (4.0 if args.quick else 10.0)
     inst, _ = sandbox.up(f"bench-ari-{os.getpid()}", app="callrec-bench")
     tmp = Path(tempfile.mkdtemp(prefix="callrec-bench-"))
