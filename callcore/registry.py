@@ -75,6 +75,7 @@ class CallRegistry:
             "agent": call.agent,
             "campaign": call.campaign,
             "queue": call.queue,
+            "customer_number": call.customer_number,
             "phase": call.phase,
             "decision": call.decision,
             "recording": call.recording,

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "callrec.cli_asterisk",
     "callrec.cli_policy",
     "callrec.cli_storage",
+    "callrec.cli_users",
 )
 
 
