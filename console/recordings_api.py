@@ -7,21 +7,18 @@ kinds are validated before use: file paths come from storage only.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import or_, select
 
 from console import auth
 from console.errors import ApiError, int_field, read_json
 from console.routes import Param, Route
 from console.users import User
 from storage.errors import FileMissing
-from storage.models import CrmPhone, CrmRecord
 from storage.permissions import Permission
 from storage.service import RecordingView, StorageService
 
@@ -161,48 +158,21 @@ async def get_record(request: web.Request) -> web.Response:
 # -- candidates ---------------------------------------------------------------------
 
 
-def _candidates_sync(svc: StorageService, e164: str | None) -> list[dict[str, Any]]:
-    """CRM records whose phones equal the number, or share its last seven digits."""
-    if not e164 or len(e164) < 8:
-        return []
-    tail = e164[-7:]
-    with svc.db.session() as s:
-        rows = s.execute(
-            select(CrmRecord.id, CrmRecord.kind, CrmRecord.name, CrmRecord.external_id, CrmPhone)
-            .join(CrmPhone, CrmPhone.record_id == CrmRecord.id)
-            .where(or_(CrmPhone.e164 == e164, CrmPhone.e164.like(f"%{tail}")))
-            .order_by(CrmRecord.id)
-            .limit(50)
-        ).all()
-    found: dict[int, dict[str, Any]] = {}
-    for rid, kind, name, ext, phone in rows:
-        match = "exact" if phone.e164 == e164 else "near"
-        entry = found.setdefault(
-            rid,
-            {
-                "id": rid,
-                "kind": kind,
-                "name": name,
-                "external_id": ext,
-                "match": match,
-                "phones": [],
-            },
-        )
-        if match == "exact":
-            entry["match"] = "exact"
-        entry.setdefault("phones", []).append({"field": phone.field, "e164": phone.e164})
-    return sorted(found.values(), key=lambda c: (c["match"] != "exact", c["id"]))[:20]
-
-
-async def candidates_for(svc: StorageService, view: RecordingView) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(_candidates_sync, svc, view.customer_e164)
+async def candidates_for(
+    svc: StorageService, user: User, view: RecordingView
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = await svc.candidates(user.actor(), view.id)
+    return result
 
 
 async def candidates(request: web.Request) -> web.Response:
     rid = recording_id(request.match_info["recording_id"])
     svc = storage(request)
-    view = await svc.get_recording(_user(request).actor(), rid)
-    return web.json_response({"recording_id": rid, "candidates": await candidates_for(svc, view)})
+    user = _user(request)
+    view = await svc.get_recording(user.actor(), rid)
+    return web.json_response(
+        {"recording_id": rid, "candidates": await candidates_for(svc, user, view)}
+    )
 
 
 async def unassigned(request: web.Request) -> web.Response:
@@ -218,7 +188,7 @@ async def unassigned(request: web.Request) -> web.Response:
     for view in views:
         item = recording_json(view)
         if user.has(ASSIGN):
-            item["candidates"] = await candidates_for(svc, view)
+            item["candidates"] = await candidates_for(svc, user, view)
         out.append(item)
     return web.json_response({"recordings": out})
 

@@ -9,11 +9,12 @@ the cost of a rematch is one indexed join, not one query per recording.
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from storage.models import ASSIGNED, UNASSIGNED
+from storage.models import ASSIGNED, UNASSIGNED, CrmPhone, CrmRecord
 from storage.timeutil import utcnow
 
 
@@ -92,3 +93,33 @@ def rematch(session: Session, actor: str) -> int:
         params,
     )
     return int(n)
+
+
+def candidates(s: Session, e164: str | None, limit: int = 20) -> list[dict[str, Any]]:
+    """CRM records a person might assign a recording to.
+
+    Exact E.164 matches first, then "near" ones sharing the last seven digits
+    (the same subscriber number under another area code, a common typo).
+    """
+    if not e164 or len(e164) < 8:
+        return []
+    tail = e164[-7:]
+    rows = s.execute(
+        select(CrmRecord.id, CrmRecord.kind, CrmRecord.name, CrmRecord.external_id, CrmPhone)
+        .join(CrmPhone, CrmPhone.record_id == CrmRecord.id)
+        .where(or_(CrmPhone.e164 == e164, CrmPhone.e164.like(f"%{tail}")))
+        .order_by(CrmRecord.id)
+        .limit(50)
+    ).all()
+    found: dict[int, dict[str, Any]] = {}
+    for rid, kind, name, ext, phone in rows:
+        exact = phone.e164 == e164
+        entry = found.setdefault(
+            rid,
+            {"id": rid, "kind": kind, "name": name, "external_id": ext, "match": "near",
+             "phones": []},
+        )  # fmt: skip
+        if exact:
+            entry["match"] = "exact"
+        entry["phones"].append({"field": phone.field, "e164": phone.e164})
+    return sorted(found.values(), key=lambda c: (c["match"] != "exact", c["id"]))[:limit]

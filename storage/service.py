@@ -339,6 +339,15 @@ class StorageService:
             return RecordView(rec.id, rec.kind, rec.external_id, rec.name, phones)
 
     @_in_thread
+    def candidates(self, actor: Actor, recording_id: str) -> list[dict[str, Any]]:
+        """Records the recording could be assigned to (for the assign drop-down)."""
+        actor.require(Permission.ASSIGN, "see assignment candidates")
+        with self.db.session() as s:
+            rec = self._get(s, recording_id)
+            self._require_see(actor, rec)
+            return matching.candidates(s, rec.customer_e164)
+
+    @_in_thread
     def audit_log(self, actor: Actor, recording_id: str | None = None) -> list[audit.AuditRecord]:
         actor.require(Permission.ADMIN, "read the audit log")
         with self.db.session() as s:
