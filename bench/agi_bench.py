@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DiscardSink, pct
 
 from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
@@ -33,7 +36,6 @@ from callcore.state_store import StateStore
 from callrec import sandbox
 from callrec.settings import ServiceSettings
 from policy import load_config
-from storage.segment import FinishedSegment
 
 POLICY = """
 [campaigns.bench]
@@ -41,22 +43,6 @@ mode = "all_calls"
 [agents.1001]
 state = "NY"
 """
-
-
-class CountingSink:
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def accept_segment(self, segment: FinishedSegment) -> str:
-        self.count += 1
-        for path in segment.files.values():
-            path.unlink(missing_ok=True)
-        return segment.recording_id
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def run_round(
@@ -114,7 +100,7 @@ async def bench(calls: int, rounds: int) -> int:
         base = Path(tempfile.mkdtemp(prefix="agibench-"))
         (base / "callrec.toml").write_text(POLICY)
         config = load_config(base / "callrec.toml")
-        sink = CountingSink()
+        sink = DiscardSink()
         service = AgiService(
             ServiceSettings(),
             lambda: config,

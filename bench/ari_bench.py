@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DiscardSink, pct
 
 from ari_app.app import StasisApp
 from ari_app.client import AriClient, AriError
@@ -33,7 +36,6 @@ from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from callrec import sandbox
 from policy import load_config
-from storage.segment import FinishedSegment
 
 TICK = os.sysconf("SC_CLK_TCK")
 FORMATS = ""
@@ -49,19 +51,6 @@ def proc_cpu(pid: int) -> float:
 def self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-class DiscardSink:
-    """Counts segments and removes their files: storage is not what is measured."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def accept_segment(self, segment: FinishedSegment) -> str:
-        self.count += 1
-        for path in segment.files.values():
-            path.unlink(missing_ok=True)
-        return segment.recording_id
 
 
 async def wait_until(pred: Any, timeout: float, what: str) -> None:
@@ -154,11 +143,6 @@ async def through_app(
     return ast / window, mine / window, latencies
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -189,7 +173,7 @@ async def main() -> None:
                 total = ast + mine
                 print(
                     f"{n:>5} {base:>12.0%} {total:>12.0%} {total / base:>6.2f} {mine:>8.0%} "
-                    f"{1000 * statistics.median(lat):>7.1f} {1000 * pct(lat, 0.95):>7.1f}",
+                    f"{1000 * statistics.median(lat):>7.1f} {1000 * pct(lat, 95):>7.1f}",
                     flush=True,
                 )
     finally:

@@ -19,19 +19,6 @@ from typing import Any
 from policy import Decision
 
 
-def decision_from_dict(data: dict[str, Any]) -> Decision:
-    return Decision(
-        legs=data["legs"],
-        autostart=bool(data["autostart"]),
-        agent_can_start=bool(data["agent_can_start"]),
-        agent_can_stop=bool(data["agent_can_stop"]),
-        agent_can_pause=bool(data["agent_can_pause"]),
-        mode=data.get("mode"),
-        announce=data.get("announce"),
-        reasons=tuple(data.get("reasons", ())),
-    )
-
-
 @dataclass
 class Capture:
     """One leg's capture: an ARI recording on a snoop, or a MixMonitor file."""
@@ -99,7 +86,7 @@ class CallState:
         return self.segment is not None and self.segment.paused
 
     def current_decision(self) -> Decision:
-        return decision_from_dict(self.decision)
+        return Decision.from_dict(self.decision)
 
     def facts(self, *, continue_recording: bool = False) -> dict[str, Any]:
         """The SPEC 2.2 call facts for the policy, from what this call knows."""
