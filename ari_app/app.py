@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ari_app.capture import Capturer
+from ari_app.capture import Capturer, event_time
 from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.dtmf import DtmfMatcher
 from ari_app.waiters import Waiters
@@ -184,7 +184,8 @@ class StasisApp:
             self.waiters.resolve("Gone", channel_id, event)
             call_id = self._by_channel.get(channel_id)
             if call_id:
-                self._spawn(self._party_left(call_id, channel_id), "hangup")
+                at = event_time(event)
+                self._spawn(self._party_left(call_id, channel_id, at), "hangup")
         elif kind in ("BridgeBlindTransfer", "BridgeAttendedTransfer"):
             log.info(
                 "native %s seen on %s: the transferred leg will re-enter Stasis", kind, channel_id
@@ -494,21 +495,21 @@ class StasisApp:
 
     # --------------------------------------------------------------- hangup
 
-    async def _party_left(self, call_id: str, channel_id: str) -> None:
+    async def _party_left(self, call_id: str, channel_id: str, at: float) -> None:
         call = self.calls.get(call_id)
         if call is None or call.ended:
             return
         if channel_id in call.extra.get("previous_agents", []):
             return  # the transferred-away agent leaving is expected
-        await self._end_call(call)
+        await self._end_call(call, at)
 
-    async def _end_call(self, call: CallState) -> None:
+    async def _end_call(self, call: CallState, at: float | None = None) -> None:
         async with self._lock(call.call_id):
             if call.ended:
                 return
             call.ended = True
             if call.segment is not None:
-                await self._stop_segment_after_hangup(call)
+                await self._stop_segment_after_hangup(call, at)
             for channel_id in call.channels.values():
                 with contextlib.suppress(AriError):
                     await self.client.hangup(channel_id)
@@ -523,10 +524,10 @@ class StasisApp:
             self._matchers.pop(call.call_id, None)
             log.info("call %s ended after %d segment(s)", call.call_id, call.segments_done)
 
-    async def _stop_segment_after_hangup(self, call: CallState) -> None:
+    async def _stop_segment_after_hangup(self, call: CallState, at: float | None) -> None:
         seg = call.segment
         assert seg is not None
-        await self.capturer.stop(seg)
+        await self.capturer.stop(seg, at)
         call.segment = None
         if not any(cap.started_at for cap in seg.captures.values()):
             self.store.save(call)
@@ -556,7 +557,7 @@ class StasisApp:
                 continue  # still being dialled: its channels do not exist yet
             if call.ended or not alive:
                 log.warning("call %s ended while the app was away; finishing it", call.call_id)
-                await self._end_call(call)
+                await self._end_call(call, _last_write(call))
                 continue
             if call.segment is not None:
                 for cap in call.segment.captures.values():
@@ -583,3 +584,15 @@ class StasisApp:
             if bridge.get("name", "").startswith("callrec-") and bridge["id"] not in owned_bridges:
                 with contextlib.suppress(AriNotFound):
                     await self.client.destroy_bridge(bridge["id"])
+
+
+def _last_write(call: CallState) -> float | None:
+    """When a call that ended unseen stopped recording: its files' last write."""
+    if call.segment is None:
+        return None
+    times = [
+        Path(cap.host_path).stat().st_mtime
+        for cap in call.segment.captures.values()
+        if Path(cap.host_path).exists()
+    ]
+    return max(times) if times else None

@@ -90,9 +90,13 @@ class Capturer:
         event = await self.waiters.wait(recording, self.timeout)
         cap.started_at = event_time(event)
 
-    async def stop(self, seg: Segment) -> None:
-        """Stop every capture and wait until each file is complete."""
-        seg.ended_at = time.time()  # the stop request: later audio is not the call's
+    async def stop(self, seg: Segment, ended_at: float | None = None) -> None:
+        """Stop every capture and wait until each file is complete.
+
+        ``ended_at`` is when the segment really ended (a hangup's event time);
+        by default the stop request, after which audio is not the call's.
+        """
+        seg.ended_at = ended_at or time.time()
         await asyncio.gather(*(self._stop_leg(cap) for cap in seg.captures.values()))
         if seg.paused:
             seg.close_pause(seg.ended_at)

@@ -88,6 +88,7 @@ async def baseline(inst: sandbox.Instance, ari: AriClient, n: int, window: float
             extension="s",
             context="callrec-sim-mixmonitor",
             priority=1,
+            formats=FORMATS or None,
         )
 
     async def up() -> bool:
