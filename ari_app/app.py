@@ -29,7 +29,7 @@ from ari_app.waiters import Waiters
 from callcore.actions import ActionRefused, toggle_to_action
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
-from callcore.state import CallState, Segment
+from callcore.state import CallState
 from callcore.state_store import StateStore
 from policy import CallFacts, Config, decide, normalize_e164
 
@@ -370,11 +370,12 @@ class StasisApp:
             seg.legs,
         )
 
-    async def _stop_segment(self, call: CallState) -> None:
+    async def _stop_segment(self, call: CallState, at: float | None = None) -> None:
+        """Stop, wait for complete files, persist, then hand the segment to storage."""
         seg = call.segment
         if seg is None:
             return
-        await self.capturer.stop(seg)
+        await self.capturer.stop(seg, at)
         call.segment = None
         if not any(cap.started_at for cap in seg.captures.values()):
             log.warning(
@@ -385,17 +386,8 @@ class StasisApp:
             self._save(call)
             return
         call.segments_done = max(call.segments_done, seg.segment_no)
-        pending = call.extra.setdefault("to_deliver", [])
-        pending.append(seg.recording_id)
         self._save(call)
-        await self._deliver(call, seg)
-
-    async def _deliver(self, call: CallState, seg: Segment) -> None:
-        await self.handoff.deliver(call, seg)
-        with contextlib.suppress(ValueError):
-            call.extra.get("to_deliver", []).remove(seg.recording_id)
-        if not call.ended:
-            self._save(call)
+        await self.handoff.deliver(call, seg)  # a failed hand-off is kept and retried
 
     # CallController protocol (used by the HTTP API through the registry).
     async def perform(self, call: CallState, action: str) -> None:
@@ -509,7 +501,7 @@ class StasisApp:
                 return
             call.ended = True
             if call.segment is not None:
-                await self._stop_segment_after_hangup(call, at)
+                await self._stop_segment(call, at)
             for channel_id in call.channels.values():
                 with contextlib.suppress(AriError):
                     await self.client.hangup(channel_id)
@@ -523,18 +515,6 @@ class StasisApp:
                 self._by_channel.pop(channel_id, None)
             self._matchers.pop(call.call_id, None)
             log.info("call %s ended after %d segment(s)", call.call_id, call.segments_done)
-
-    async def _stop_segment_after_hangup(self, call: CallState, at: float | None) -> None:
-        seg = call.segment
-        assert seg is not None
-        await self.capturer.stop(seg, at)
-        call.segment = None
-        if not any(cap.started_at for cap in seg.captures.values()):
-            self.store.save(call)
-            return
-        call.segments_done = max(call.segments_done, seg.segment_no)
-        self.store.save(call)
-        await self._deliver(call, seg)
 
     # ------------------------------------------------------------ reconcile
 
