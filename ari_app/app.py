@@ -300,14 +300,21 @@ class StasisApp:
             if role == "transfer":
                 await self._complete_transfer(call, channel_id)
                 return
-            await self.client.add_channel(call.bridge_id, channel_id)
-            call.extra.setdefault("in_bridge", [])
-            if role not in call.extra["in_bridge"]:
-                call.extra["in_bridge"].append(role)
-            self._save(call)
-            if {"agent", "customer"} <= set(call.extra["in_bridge"]) and not call.bridged_at:
+            in_bridge = call.extra.setdefault("in_bridge", [])
+            if role not in in_bridge:
+                in_bridge.append(role)
+            if {"agent", "customer"} <= set(in_bridge) and not call.bridged_at:
+                # The last party: bridge it and start the captures together (a
+                # snoop needs no bridge), saving a round trip before recording.
                 call.bridged_at = time.time()
-                await self._decide_and_autostart(call)
+                self._save(call)
+                await asyncio.gather(
+                    self.client.add_channel(call.bridge_id, channel_id),
+                    self._decide_and_autostart(call),
+                )
+            else:
+                await self.client.add_channel(call.bridge_id, channel_id)
+                self._save(call)
 
     async def _announce(self, call: CallState, channel_id: str) -> None:
         """Once per call, to the prospect, before any agent is connected."""
