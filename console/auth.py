@@ -44,9 +44,63 @@ VIA = web.RequestKey("auth_via", str)
 CSRF = web.RequestKey("csrf", str)
 
 
+class Throttle:
+    """Slows password guessing: after too many failures for one user name (or
+    one client address) within ``window`` seconds, further attempts are
+    refused until the window has passed. In memory on purpose: it guards this
+    process, and forgetting it on restart loses nothing that must survive."""
+
+    def __init__(self, limits: dict[str, int] | None = None, window: float = 300.0) -> None:
+        # Per user name 5; per address more, since many people share a NAT.
+        self.limits = limits or {"user": 5, "addr": 30}
+        self.window = window
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(key, []) if now - t < self.window]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def wait(self, keys: tuple[str, ...], now: float | None = None) -> float:
+        """Seconds to wait before another attempt (0: go ahead)."""
+        now = time.time() if now is None else now
+        waits = [
+            self.window - (now - times[0])
+            for key, times in ((k, self._recent(k, now)) for k in keys)
+            if len(times) >= self.limits.get(key.split(":", 1)[0], 5)
+        ]
+        return max(waits, default=0.0)
+
+    def failed(self, keys: tuple[str, ...], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        for key in keys:
+            self._failures.setdefault(key, []).append(now)
+        if len(self._failures) > 10_000:  # bounded: drop the oldest entries
+            for key in list(self._failures)[: len(self._failures) - 10_000]:
+                del self._failures[key]
+
+    def succeeded(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+
+
+def throttle_keys(request: web.Request, name: str) -> tuple[str, ...]:
+    return (f"user:{name[:128]}", f"addr:{request.remote or '-'}")
+
+
+def throttled(seconds: float) -> ApiError:
+    err = ApiError(429, "auth.throttled", "too many failed logins; try again later")
+    err.headers = {"Retry-After": str(max(1, int(seconds + 0.999)))}
+    return err
+
+
 @dataclass
 class Auth:
     users: UserStore
+    throttle: Throttle = field(default_factory=Throttle)
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     session_seconds: int = 8 * 3600
     secure_cookie: bool = False
@@ -138,10 +192,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     header = request.headers.get("Authorization")
     if header is not None:
         creds = _parse_basic(header)
+        keys = throttle_keys(request, creds[0] if creds else "")
+        wait = auth.throttle.wait(keys)
+        if wait:
+            raise throttled(wait)
         user = auth.basic(*creds) if creds else None
         if user is None:
+            auth.throttle.failed(keys)
             log.warning("rejected Basic credentials on %s %s", request.method, request.path)
             raise _unauthorized("bad credentials")
+        auth.throttle.succeeded(keys[:1])
         request[USER] = user
         request[VIA] = "basic"
         if request.method in UNSAFE and request.content_type != "application/json":

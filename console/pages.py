@@ -170,10 +170,19 @@ async def login(request: web.Request) -> web.StreamResponse:
     token, cookie = str(form.get("token", "")), request.cookies.get(LOGIN_COOKIE, "")
     if not token or not hmac.compare_digest(token.encode(), cookie.encode()):
         return _login_response(request, nxt, "The login form expired; try again.", 400)
+    guard = request.app[auth.AUTH].throttle
+    keys = auth.throttle_keys(request, name)
+    if guard.wait(keys):
+        log.warning("login for user %r throttled", name[:64])
+        return _login_response(
+            request, nxt, "Too many failed logins. Wait a few minutes and try again.", 429
+        )
     user = request.app[auth.AUTH].users.authenticate(name[:128], password[:1024])
     if user is None:
+        guard.failed(keys)
         log.warning("failed login for user %r", name[:64])
         return _login_response(request, nxt, "Wrong user name or password.", 401)
+    guard.succeeded(keys[:1])
     log.info("user %s logged in", user.name)
     session, _ = request.app[auth.AUTH].make_session(user)
     resp = web.HTTPSeeOther(nxt)
