@@ -1,4 +1,5 @@
 """Allow ``python -m callrec``."""
+
 import sys
 
 from callrec.cli import main
