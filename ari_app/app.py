@@ -163,7 +163,15 @@ class StasisApp:
         if kind == "StasisStart":
             self.waiters.resolve("StasisStart", channel_id, event)
             args = event.get("args") or []
-            if args and args[0] == "inbound":
+            replaced = event.get("replace_channel") or {}
+            if not args and replaced.get("id") in self._by_channel:
+                # Mark the replaced agent now: its hangup may be routed before
+                # the transfer task runs, and must not end the customer's call.
+                owner = self.calls.get(self._by_channel[replaced["id"]])
+                if owner is not None:
+                    owner.extra.setdefault("previous_agents", []).append(replaced["id"])
+                self._spawn(self._native_transfer(event), "native transfer")
+            elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
             elif args and args[0] == "call" and len(args) >= 3:
                 call = self.calls.get(args[1])
@@ -187,9 +195,7 @@ class StasisApp:
                 at = event_time(event)
                 self._spawn(self._party_left(call_id, channel_id, at), "hangup")
         elif kind in ("BridgeBlindTransfer", "BridgeAttendedTransfer"):
-            log.info(
-                "native %s seen on %s: the transferred leg will re-enter Stasis", kind, channel_id
-            )
+            log.info("%s by %s to %s", kind, channel_id, event.get("exten", "?"))
 
     # ----------------------------------------------------------- call flows
 
@@ -436,7 +442,34 @@ class StasisApp:
             caller_id=call.customer_number,
         )
 
-    async def _complete_transfer(self, call: CallState, channel_id: str) -> None:
+    async def _native_transfer(self, event: dict[str, Any]) -> None:
+        """A transfer done inside Asterisk (SIP REFER, a features transfer).
+
+        Asterisk puts a new channel to the transfer target into our bridge in
+        place of the agent (StasisStart with ``replace_channel``). That is the
+        transfer of SPEC 2.5: A's segment ends, and the new party, whose
+        dialplan extension names the agent, gets a post_transfer decision.
+        The transferring agent's CALLREC_CONTINUE_RECORDING is its checkbox.
+        """
+        channel = event["channel"]
+        old = event["replace_channel"]["id"]
+        call = self.calls.get(self._by_channel.get(old, ""))
+        if call is None or call.channels.get("agent") != old:
+            return
+        exten = str((channel.get("dialplan") or {}).get("exten", ""))
+        agent = exten if SAFE_ID.match(exten) else "unknown"
+        flag = await self.client.get_variable(old, "CALLREC_CONTINUE_RECORDING")
+        continue_recording = (flag or "").strip().lower() in ("1", "true", "yes", "on")
+        log.info("call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent)
+        async with self._lock(call.call_id):
+            if call.segment is not None:
+                await self._stop_segment(call)
+            call.extra["transfer"] = {"agent": agent, "continue": continue_recording}
+            await self._complete_transfer(call, channel["id"], in_bridge=True)
+
+    async def _complete_transfer(
+        self, call: CallState, channel_id: str, *, in_bridge: bool = False
+    ) -> None:
         info = call.extra.pop("transfer", None) or {}
         old = call.channels.get("agent")
         call.channels["agent"] = channel_id
@@ -446,9 +479,12 @@ class StasisApp:
         self._by_channel[channel_id] = call.call_id
         if old:
             self._by_channel.pop(old, None)
-            call.extra.setdefault("previous_agents", []).append(old)
+            previous = call.extra.setdefault("previous_agents", [])
+            if old not in previous:
+                previous.append(old)
         self._save(call)
-        await self.client.add_channel(call.bridge_id, channel_id)
+        if not in_bridge:
+            await self.client.add_channel(call.bridge_id, channel_id)
         if old:
             with contextlib.suppress(AriError):
                 await self.client.remove_channel(call.bridge_id, old)

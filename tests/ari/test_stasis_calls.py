@@ -252,3 +252,34 @@ async def test_all_calls_agent_may_stop_by_dtmf_and_restart_by_api(stack: Stack)
     await stack.hangup(call)
     assert [s.segment_no for s in stack.sink.segments] == [1, 2]
     assert len(stack.sink.segments[1].pauses) == 1
+
+
+async def test_transfer_done_inside_asterisk_gives_the_new_agent_a_segment(
+    stack: Stack,
+) -> None:
+    call = await stack.place("auto")
+    await asyncio.sleep(1.0)
+    assert stack.app is not None
+    agent = await stack.app.client.get_channel(call.channels["agent"])
+    customer_id = call.channels["customer"]
+    # AMI BlindTransfer of the agent's channel: what a SIP REFER from the
+    # agent's phone does. Asterisk puts a channel to "a2" in place of a1.
+    reply = await stack.ami.send_action(
+        {"Action": "BlindTransfer", "Channel": agent["name"], "Context": "callrec-sim",
+         "Exten": "a2", "Async": "false"}
+    )  # fmt: skip
+    assert (reply[0] if isinstance(reply, list) else reply).success, reply
+    await stack.wait(lambda: call.agent == "a2" and call.decision, 10, "B's decision")
+    await stack.wait(lambda: len(stack.sink.segments) == 1, 10, "A's segment")
+    assert call.phase == "post_transfer" and call.decision["mode"] == "on_demand"
+    assert not call.decision["autostart"]  # A left no continue-recording flag
+    assert call.channels["customer"] == customer_id  # the customer was not cut off
+    status, body = await stack.api("POST", f"/api/calls/{call.call_id}/recording/start")
+    assert status == 200, body
+    await asyncio.sleep(1.5)
+    await stack.hangup(call)
+    first, second = stack.sink.segments
+    assert (first.agent, second.agent) == ("a1", "a2")
+    holds(first.extra["copies"]["agent"], AGENT_HZ, [AGENT2_HZ, CUSTOMER_HZ])
+    holds(second.extra["copies"]["agent"], AGENT2_HZ, [AGENT_HZ, CUSTOMER_HZ])
+    holds(second.extra["copies"]["customer"], CUSTOMER_HZ, [AGENT_HZ, AGENT2_HZ])

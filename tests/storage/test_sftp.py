@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from storage.config import UploadTargetConfig
+from storage.config import OutboxConfig, UploadTargetConfig
 from storage.models import OutboxItem
 from storage.outbox import status
 from storage.service import StorageService
@@ -57,7 +57,13 @@ async def test_upload_renames_verifies_and_hashes(
 async def test_sshd_down_then_up_retries_with_backoff(
     sshd: Sshd, remote: Path, tmp_path: Path, sqlite_url: str
 ) -> None:
-    svc = open_service(tmp_path, sqlite_url, sftp_upload_config(sshd, remote))
+    # A backoff long enough that "nothing is due yet" holds on a loaded machine.
+    slow = OutboxConfig(lease_seconds=30, backoff_base_seconds=2.0, backoff_max_seconds=60)
+    svc = StorageService.open(
+        make_config(tmp_path, sqlite_url, upload=sftp_upload_config(sshd, remote)).model_copy(
+            update={"outbox": slow}
+        )
+    )
     await svc.accept_segment(make_segment(tmp_path))
     sshd.stop()
     first = await svc.drain_outbox(workers=1)
@@ -67,7 +73,7 @@ async def test_sshd_down_then_up_retries_with_backoff(
     assert st.pending == 3 and st.max_attempts == 1
     assert await svc.drain_outbox() == type(first)(), "backoff: nothing is due yet"
     sshd.start()
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(2.5)  # the backoff has passed
     second = await svc.drain_outbox()
     assert second.uploaded == 3
     assert len(remote_files(remote)) == 3
