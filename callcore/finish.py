@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ class Handoff:
         except Exception:
             log.exception("recording %s: hand-off failed; kept for retry", seg.recording_id)
             record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
-            record["call"]["segment"] = _seg_dict(seg)
+            record["call"]["segment"] = asdict(seg)
             path = self.pending_dir / f"{seg.recording_id}.json"
             path.write_text(json.dumps(record))
             return None
@@ -135,8 +136,3 @@ class Handoff:
             done += 1
         return done
 
-
-def _seg_dict(seg: Segment) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(seg)
