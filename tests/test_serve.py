@@ -20,6 +20,7 @@ from storage.config import StorageConfig, UploadTargetConfig
 from storage.permissions import Actor
 from storage.service import StorageService
 from tests.ari.harness import POLICY, TX_NUMBER, free_port
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.asterisk
 
@@ -89,13 +90,6 @@ async def _call(http: aiohttp.ClientSession, url: str) -> tuple[int, dict]:
         return resp.status, await resp.json()
 
 
-async def _until(pred, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not await pred():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 async def test_serve_killed_mid_call_then_restarted_delivers_the_recording(
     asterisk: Instance, tmp_path: Path, no_leaks: None
 ) -> None:
@@ -114,13 +108,13 @@ async def test_serve_killed_mid_call_then_restarted_delivers_the_recording(
                 status, body = await _call(http, f"{base}/api/calls/{call_id}")
                 return status == 200 and body["recording"]
 
-            await _until(recording, 15)
+            await wait_for(recording, 15, "the recording to start")
             await asyncio.sleep(1.0)
             os.kill(proc.pid, signal.SIGKILL)  # no cleanup of any kind
             proc.wait()
             await asyncio.sleep(1.5)  # Asterisk keeps recording meanwhile
             proc, base = _start(tmp_path)
-            await _until(recording, 15)  # the restarted service found the call
+            await wait_for(recording, 15, "the restarted service to find the call")
             await asyncio.sleep(1.0)
             async with AriClient(
                 asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, "other"
@@ -134,7 +128,7 @@ async def test_serve_killed_mid_call_then_restarted_delivers_the_recording(
                 status, _ = await _call(http, f"{base}/api/calls/{call_id}")
                 return status == 404
 
-            await _until(gone, 15)
+            await wait_for(gone, 15, "the call to end")
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=20) == 0, (tmp_path / "serve.log").read_text()[-3000:]

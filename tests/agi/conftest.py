@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from callrec.sandbox import Instance
 from callrec.settings import EndpointSettings, ServiceSettings
 from policy import Config, load_config
 from storage.segment import FinishedSegment
+from tests.support.wait import wait_for
 
 CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ = 440.0, 1000.0, 1600.0
 
@@ -135,16 +136,6 @@ class AgiEnv:
         for digit in digits:
             await self.service.ami.action("PlayDTMF", Channel=half2, Digit=digit, Duration="120")
             await asyncio.sleep(0.25)
-
-
-async def wait_for(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 async def no_channels(asterisk: Instance, timeout: float = 8.0) -> None:

@@ -7,7 +7,6 @@ import base64
 import json
 import shutil
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from storage.config import StorageConfig, UploadTargetConfig
 from storage.segment import FinishedSegment
 from storage.service import StorageService
 from tests.support import ami
+from tests.support.wait import wait_for
 
 POLICY = """
 [org]
@@ -192,15 +192,10 @@ class Stack:
         async with self.http.request(method, self.base + path, data=data, headers=headers) as resp:
             return resp.status, await resp.json()
 
-    async def wait(self, predicate: Callable[[], Any], timeout: float = 10.0,
-                   what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
+    async def wait(
+        self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    ) -> Any:
+        return await wait_for(predicate, timeout, what)
 
     async def place(self, campaign: str | None, number: str = TX_NUMBER,
                     agent: str = "a1") -> CallState:
