@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -193,6 +194,18 @@ class Alert(Base):
     message: Mapped[str] = mapped_column(Text)
     raised_at: Mapped[datetime] = mapped_column(DateTime)
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # At most one active alert per code, even when several workers on several
+    # nodes raise it at the same moment.
+    __table_args__ = (
+        Index(
+            "uq_alerts_active_code",
+            "code",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
 
 
 class AuditEntry(Base):

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.config import OutboxConfig
@@ -135,11 +136,17 @@ def enqueue_delete(session: Session, *, recording_id: str, remote_name: str) -> 
 
 
 def raise_alert(session: Session, code: str, message: str) -> None:
+    """Raise ``code`` unless it is already active (a unique index settles races)."""
     active = session.scalar(
         select(func.count()).where(Alert.code == code, Alert.cleared_at.is_(None))
     )
-    if not active:
-        session.add(Alert(code=code, message=message, raised_at=utcnow()))
+    if active:
+        return
+    try:
+        with session.begin_nested():
+            session.add(Alert(code=code, message=message, raised_at=utcnow()))
+    except IntegrityError:
+        pass  # another worker raised it between our check and our insert
 
 
 def clear_alerts(session: Session, code: str) -> None:
@@ -173,8 +180,10 @@ class Outbox:
 
     # -- database steps (run in a thread) ---------------------------------
 
-    def claim(self, limit: int | None = None) -> list[Claimed]:
+    def claim(self, limit: int | None = None, *, due_by: datetime | None = None) -> list[Claimed]:
+        """Lease up to ``limit`` pending items due by ``due_by`` (default: now)."""
         now = self.clock()
+        due = due_by or now
         limit = limit or self.cfg.batch_size
         until = now + timedelta(seconds=self.cfg.lease_seconds)
         claimed: list[Claimed] = []
@@ -183,7 +192,7 @@ class Outbox:
                 select(OutboxItem.id)
                 .where(
                     OutboxItem.state == PENDING,
-                    OutboxItem.next_attempt_at <= now,
+                    OutboxItem.next_attempt_at <= due,
                     or_(OutboxItem.owner.is_(None), OutboxItem.lease_until < now),
                 )
                 .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
@@ -308,11 +317,17 @@ class Outbox:
     # -- the drain loop ------------------------------------------------------
 
     async def drain(self, *, max_items: int | None = None) -> DrainResult:
-        """Process every item due now; return when none is left or the target is blocked."""
+        """Process every item due now; return when none is left or the target is blocked.
+
+        Only items due when the drain began are taken, so an item that fails
+        here (and is due again after a short backoff) waits for the next drain
+        instead of being retried in a tight loop against a target that is down.
+        """
         result = DrainResult()
         done = 0
+        started = self.clock()
         while max_items is None or done < max_items:
-            batch = await asyncio.to_thread(self.claim)
+            batch = await asyncio.to_thread(self.claim, due_by=started)
             if not batch:
                 break
             done += len(batch)

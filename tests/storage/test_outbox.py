@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from storage.config import StorageConfig
 from storage.db import Database, open_database
-from storage.models import OutboxItem, Recording
-from storage.outbox import Outbox, status
+from storage.models import Alert, OutboxItem, Recording
+from storage.outbox import Outbox, raise_alert, status
 from storage.service import StorageService
 from storage.targets import LocalDirTarget, TargetSession, UploadJob
 from storage.timeutil import utcnow
@@ -141,3 +144,40 @@ async def test_missing_local_file_stays_pending_with_error(
     assert result.failed == 1
     st = status(service.db)
     assert st.pending == 1 and "file.missing" in st.last_errors[0][3]
+
+
+async def test_a_failed_item_waits_for_the_next_drain(
+    service: StorageService, config: StorageConfig, tmp_path: Path
+) -> None:
+    """Even with a backoff shorter than the drain, one drain tries each item once."""
+    await service.accept_segment(make_segment(tmp_path))
+    for p in config.store_root.rglob("*.wav"):
+        p.unlink()
+    tiny = FAST_OUTBOX.model_copy(update={"backoff_base_seconds": 0.000001})
+    target = LocalDirTarget(config.upload.local_dir)
+    result = await Outbox(service.db, target, config.store_root, tiny).drain()
+    assert result.failed == 3 and status(service.db).max_attempts == 1
+
+
+def test_one_active_alert_per_code_under_concurrent_raises(
+    db: Database, config: StorageConfig
+) -> None:
+    """Workers on several nodes raising the same alert at once leave one active row."""
+    engines = [open_database(config.db_url, migrate=False) for _ in range(4)]
+    barrier = threading.Barrier(8)
+
+    def raise_one(d: Database) -> None:
+        barrier.wait()
+        with d.session() as s:
+            raise_alert(s, "upload.hostkey_mismatch", "x")
+
+    threads = [threading.Thread(target=raise_one, args=(engines[i % 4],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for d in engines:
+        d.dispose()
+    assert [a[0] for a in status(db).alerts] == ["upload.hostkey_mismatch"]
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(Alert(code="upload.hostkey_mismatch", message="y", raised_at=utcnow()))
