@@ -36,6 +36,7 @@ from policy import CallFacts, Config, decide, normalize_e164
 log = logging.getLogger("callrec.ari")
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"  # the transferring agent's checkbox
 REFUSAL_TONE = "sound:beeperr"  # a short error beep the agent hears (not the customer)
 EVENT_TYPES = [
     "StasisStart",
@@ -49,6 +50,7 @@ EVENT_TYPES = [
     "PlaybackFinished",
     "BridgeBlindTransfer",
     "BridgeAttendedTransfer",
+    "ChannelVarset",  # only CALLREC_CONTINUE_RECORDING on an agent's channel is kept
 ]
 
 
@@ -96,6 +98,10 @@ class StasisApp:
         self._by_channel: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._matchers: dict[str, DtmfMatcher] = {}
+        # Bridge{Blind,Attended}Transfer events by the transferring channel's
+        # id: they may arrive just before or just after the StasisStart of
+        # the channel that replaces the agent, and tell who the new agent is.
+        self._transfer_events: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -170,6 +176,7 @@ class StasisApp:
                 owner = self.calls.get(self._by_channel[replaced["id"]])
                 if owner is not None:
                     owner.extra.setdefault("previous_agents", []).append(replaced["id"])
+                self.waiters.expect("Transfer", replaced["id"])
                 self._spawn(self._native_transfer(event), "native transfer")
             elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
@@ -194,8 +201,18 @@ class StasisApp:
             if call_id:
                 at = event_time(event)
                 self._spawn(self._party_left(call_id, channel_id, at), "hangup")
+        elif kind == "ChannelVarset":
+            if event.get("variable") == CONTINUE_VAR and channel_id in self._by_channel:
+                call = self.calls.get(self._by_channel[channel_id])
+                if call is not None and call.channels.get("agent") == channel_id:
+                    call.extra["continue_flag"] = str(event.get("value", ""))
+                    self._save(call)
         elif kind in ("BridgeBlindTransfer", "BridgeAttendedTransfer"):
-            log.info("%s by %s to %s", kind, channel_id, event.get("exten", "?"))
+            transferer = channel_id or (event.get("transferer_first_leg") or {}).get("id", "")
+            log.info("%s by %s (%s)", kind, transferer, event.get("result", "?"))
+            if transferer in self._by_channel:
+                self._transfer_events[transferer] = event
+                self.waiters.resolve("Transfer", transferer, event)
 
     # ----------------------------------------------------------- call flows
 
@@ -450,15 +467,22 @@ class StasisApp:
         transfer of SPEC 2.5: A's segment ends, and the new party, whose
         dialplan extension names the agent, gets a post_transfer decision.
         The transferring agent's CALLREC_CONTINUE_RECORDING is its checkbox.
+        It is kept from its ChannelVarset event when set, because the
+        transferring phone hangs up its leg as soon as Asterisk reports
+        success, often before a read could reach it; a read of the old and
+        then (inherited ``__`` value) the new channel is the fallback.
         """
         channel = event["channel"]
         old = event["replace_channel"]["id"]
         call = self.calls.get(self._by_channel.get(old, ""))
         if call is None or call.channels.get("agent") != old:
             return
-        exten = str((channel.get("dialplan") or {}).get("exten", ""))
-        agent = exten if SAFE_ID.match(exten) else "unknown"
-        flag = await self.client.get_variable(old, "CALLREC_CONTINUE_RECORDING")
+        early = asyncio.ensure_future(self._read_var(old, CONTINUE_VAR))
+        agent = await self._transfer_target_agent(channel, old)
+        flag = call.extra.pop("continue_flag", None)
+        read = await early
+        if flag is None:
+            flag = read if read is not None else await self._read_var(channel["id"], CONTINUE_VAR)
         continue_recording = (flag or "").strip().lower() in ("1", "true", "yes", "on")
         log.info("call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent)
         async with self._lock(call.call_id):
@@ -466,6 +490,44 @@ class StasisApp:
                 await self._stop_segment(call)
             call.extra["transfer"] = {"agent": agent, "continue": continue_recording}
             await self._complete_transfer(call, channel["id"], in_bridge=True)
+
+    async def _read_var(self, channel_id: str, name: str) -> str | None:
+        """A channel variable, or None if unset or the channel is gone (any ARI error)."""
+        if not channel_id:
+            return None
+        try:
+            return await self.client.get_variable(channel_id, name)
+        except AriError as exc:
+            log.info("variable %s of %s not read: %s", name, channel_id, exc)
+            return None
+
+    async def _transfer_target_agent(self, channel: dict[str, Any], old: str) -> str:
+        """Who took the call in a transfer done inside Asterisk.
+
+        In order: CALLREC_AGENT on the channel now in our bridge (a site's
+        dialplan sets it where it dials an agent); for an attended transfer,
+        CALLREC_AGENT or the extension of the consultation's target (our
+        bridge holds only Asterisk's ``Local/_attended@transfer`` link to
+        it); for a blind one, the extension dialled, which names the agent.
+        """
+        named = await self._read_var(channel["id"], "CALLREC_AGENT")
+        if named and SAFE_ID.match(named):
+            return named
+        event = self._transfer_events.pop(old, None)
+        if event is None:
+            with contextlib.suppress(TimeoutError):
+                event = await self.waiters.wait(self.waiters.expect("Transfer", old), 2.0)
+            self._transfer_events.pop(old, None)
+        exten = str((channel.get("dialplan") or {}).get("exten", ""))
+        if event is not None and event.get("type") == "BridgeAttendedTransfer":
+            target = event.get("transfer_target") or {}
+            named = await self._read_var(target.get("id", ""), "CALLREC_AGENT")
+            if named and SAFE_ID.match(named):
+                return named
+            exten = str((target.get("dialplan") or {}).get("exten", ""))
+        elif event is not None and event.get("exten"):
+            exten = str(event["exten"])
+        return exten if SAFE_ID.match(exten) and not exten.startswith("_") else "unknown"
 
     async def _complete_transfer(
         self, call: CallState, channel_id: str, *, in_bridge: bool = False

@@ -7,18 +7,11 @@ import asyncio
 import pytest
 
 from tests.ari.harness import CA_NUMBER, Stack
-from tests.support.audio import tone_levels
+from tests.support.audio import holds, tone_levels
 
 pytestmark = pytest.mark.asterisk
 
 AGENT_HZ, CUSTOMER_HZ, AGENT2_HZ = 1000.0, 440.0, 1600.0
-
-
-def holds(path, present: float, absent: list[float], channel: int | None = None) -> None:
-    levels = tone_levels(path, [present, *absent], channel=channel)
-    assert levels[present] > 1e-4, levels
-    for freq in absent:
-        assert levels[freq] < levels[present] / 1000, levels
 
 
 async def test_all_calls_records_both_legs_and_stereo(stack: Stack) -> None:

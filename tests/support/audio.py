@@ -49,5 +49,13 @@ def tone_levels(
     return {f: goertzel_power(window, f, rate) for f in freqs}
 
 
+def holds(path: Path, present: float, absent: Sequence[float], channel: int | None = None) -> None:
+    """Assert the file holds ``present`` and each of ``absent`` is 1000x weaker."""
+    levels = tone_levels(path, [present, *absent], channel=channel)
+    assert levels[present] > 1e-4, levels
+    for freq in absent:
+        assert levels[freq] < levels[present] / 1000, levels
+
+
 def rms(samples: Sequence[int]) -> float:
     return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
