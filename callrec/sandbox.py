@@ -80,6 +80,19 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _instances_lock() -> Path:
+    """One lock for starting and stopping any instance (a start takes seconds).
+
+    Older versions kept a lock file per instance name, which piled up; no
+    code takes them any more, so those of names with no instance go.
+    """
+    folder = cache_dir() / "instances"
+    for old in folder.glob("*.lock") if folder.is_dir() else ():
+        if not (folder / f"{old.stem}.json").exists():
+            old.unlink(missing_ok=True)
+    return folder / ".lock"
+
+
 # --------------------------------------------------------------------- rootfs
 
 
@@ -428,7 +441,7 @@ def up(
     """
     mode = asterisk_mode()
     root = str(ensure_rootfs()) if mode == "chroot" else ""
-    with _locked(cache_dir() / "instances" / f"{name}.lock"):
+    with _locked(_instances_lock()):
         existing = load_instance(name)
         if existing is not None:
             if existing.alive():
@@ -528,7 +541,7 @@ def _cleanup(inst: Instance) -> None:
 
 def down(name: str = "default") -> bool:
     """Stop instance ``name``; return False if it was not running."""
-    with _locked(cache_dir() / "instances" / f"{name}.lock"):
+    with _locked(_instances_lock()):
         inst = load_instance(name)
         if inst is None:
             return False

@@ -28,6 +28,8 @@ def test_up_twice_then_down_leaves_nothing(capsys: pytest.CaptureFixture[str]) -
     mounts = Path("/proc/mounts").read_text()
     assert inst.root == "" or inst.root not in mounts
     assert main(["asterisk", "status", "--name", name]) == 3
+    left = list((sandbox.cache_dir() / "instances").glob(f"{name}.*"))
+    assert left == [], "no state or lock file of a stopped instance is left"
 
 
 def test_stale_pid_is_recovered(capsys: pytest.CaptureFixture[str]) -> None:
