@@ -10,7 +10,7 @@ from aiohttp import web
 
 from callcore.registry import CallRegistry
 from callcore.state import CallState
-from console import calls_api, events_ws, metrics, openapi, pages, recordings_api
+from console import admin_api, calls_api, events_ws, metrics, openapi, pages, recordings_api
 from console.auth import AUTH, Auth, auth_middleware
 from console.errors import error_middleware
 from console.routes import register
@@ -70,6 +70,7 @@ def build_app(
         [
             *pages.ROUTES,
             *recordings_api.ROUTES,
+            *admin_api.ROUTES,
             *events_ws.ROUTES,
             *metrics.ROUTES,
             *openapi.OPENAPI_ROUTES,

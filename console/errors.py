@@ -119,3 +119,25 @@ def str_field(data: dict[str, Any], key: str, *, required: bool = True) -> str |
     if not isinstance(value, str) or len(value) > 128:
         raise ApiError(400, "request.bad_field", f"{key!r} must be a string (max 128)")
     return value
+
+
+def bool_field(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key)
+    if value is None:
+        raise ApiError(400, "request.missing_field", f"{key!r} is required")
+    if not isinstance(value, bool):
+        raise ApiError(400, "request.bad_field", f"{key!r} must be true or false")
+    return value
+
+
+def text_field(data: dict[str, Any], key: str, *, max_len: int) -> str:
+    """A required, non-blank string of at most ``max_len`` characters (stripped)."""
+    value = data.get(key)
+    if value is None:
+        raise ApiError(400, "request.missing_field", f"{key!r} is required")
+    if not isinstance(value, str) or len(value) > max_len:
+        raise ApiError(400, "request.bad_field", f"{key!r} must be a string (max {max_len})")
+    value = value.strip()
+    if not value:
+        raise ApiError(400, "request.missing_field", f"{key!r} must not be empty")
+    return value

@@ -19,7 +19,7 @@ from aiohttp import web
 from console import auth
 from console.recordings_api import VIEW, VIEW_UNASSIGNED
 from console.routes import Param, Route
-from console.users import CALLS, PERMISSIONS, User
+from console.users import ADMIN, CALLS, PERMISSIONS, User
 
 log = logging.getLogger("callrec.auth")
 LOGIN_COOKIE = "callrec_login"
@@ -42,12 +42,14 @@ RULE_TEXT = {
     "recording.deleted": "Already deleted",
     "recording.not_found": "No such recording",
     "permission.denied": "You do not have permission",
+    "number.invalid": "Not a valid phone number",
 }
 
 NAV = (
     ("/console", "Console", CALLS),
     ("/recordings", "Recordings", VIEW),
     ("/unassigned", "Unassigned", VIEW_UNASSIGNED),
+    ("/admin", "Admin", ADMIN),
 )
 
 
@@ -297,6 +299,65 @@ UNASSIGNED = """
 """
 
 
+ADMIN_PAGE = """
+<section class="card" aria-labelledby="audit-h"><h2 id="audit-h">Audit log</h2>
+<form id="audit-filter" class="filter" role="search">
+<label for="audit-recording">Recording id</label>
+<input id="audit-recording" name="recording_id" maxlength="64" autocomplete="off"
+ pattern="[A-Za-z0-9_\\-]{1,64}" title="letters, digits, - and _">
+<button type="submit">Filter</button>
+<button type="button" id="audit-clear">Show all</button></form>
+<p id="audit-message" class="message" role="status" aria-live="polite"></p>
+<table id="audit" class="recordings"><caption class="sr-only">Audit log, newest first</caption>
+<thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">Action</th>
+<th scope="col">Recording</th><th scope="col">Detail</th></tr></thead><tbody></tbody></table>
+<p id="audit-empty" class="muted" hidden>No audit entries.</p>
+<nav class="pager" aria-label="Audit log pages">
+<button type="button" id="audit-prev" disabled>Previous</button>
+<span id="audit-range" class="muted" aria-live="polite"></span>
+<button type="button" id="audit-next" disabled>Next</button></nav>
+</section>
+<div class="columns even">
+<section class="card" aria-labelledby="hold-h"><h2 id="hold-h">Legal hold</h2>
+<form id="hold-form" class="stack">
+<label for="hold-kind">Hold on</label>
+<select id="hold-kind" name="kind">
+<option value="recording">a recording (by id)</option>
+<option value="number">a customer number (all its recordings)</option></select>
+<label for="hold-target">Recording id or customer number</label>
+<input id="hold-target" name="target" required maxlength="64" autocomplete="off">
+<label for="hold-reason">Reason</label>
+<input id="hold-reason" name="reason" required maxlength="500" autocomplete="off">
+<div class="buttons start">
+<button type="submit" id="hold-on" class="primary" value="on">Put on hold</button>
+<button type="submit" id="hold-off" value="off">Release hold</button></div>
+</form>
+<p id="hold-message" class="message" role="status" aria-live="polite"></p>
+</section>
+<section class="card" aria-labelledby="erase-h"><h2 id="erase-h">Erasure request</h2>
+<p class="muted">Deletes every recording of the customer number, assigned or not, except
+those a legal hold keeps. It cannot be undone.</p>
+<form id="erase-form" class="stack">
+<label for="erase-number">Customer number</label>
+<input id="erase-number" name="number" required maxlength="64" inputmode="tel"
+ autocomplete="off">
+<label for="erase-reason">Reason</label>
+<input id="erase-reason" name="reason" required maxlength="500" autocomplete="off">
+<div class="buttons start"><button type="submit" id="erase" class="danger">Erase…</button></div>
+</form>
+<p id="erase-message" class="message" role="status" aria-live="polite"></p>
+<div id="erase-result" hidden>
+<h3>Deleted</h3><ul id="erase-deleted" class="ids"></ul>
+<h3>Kept by a legal hold</h3><ul id="erase-held" class="ids"></ul></div>
+</section></div>
+<dialog id="erase-confirm" aria-labelledby="erase-confirm-h"><form method="dialog">
+<h2 id="erase-confirm-h">Erase this customer's recordings?</h2>
+<p id="erase-confirm-text"></p>
+<div class="buttons"><button value="cancel" id="erase-cancel" autofocus>Cancel</button>
+<button value="ok" id="erase-ok" class="danger">Erase</button></div></form></dialog>
+"""
+
+
 async def console_page(request: web.Request) -> web.StreamResponse:
     user = auth.require_user(request)
     return layout(request, user, "Agent console", CONSOLE, script="console.js")
@@ -336,6 +397,11 @@ async def unassigned_page(request: web.Request) -> web.StreamResponse:
         script="recordings.js",
         data={"view": "unassigned"},
     )
+
+
+async def admin_page(request: web.Request) -> web.StreamResponse:
+    user = auth.require_user(request)
+    return layout(request, user, "Compliance administration", ADMIN_PAGE, script="admin.js")
 
 
 async def health(request: web.Request) -> web.Response:
@@ -428,6 +494,17 @@ ROUTES = [
         unassigned_page,
         VIEW_UNASSIGNED,
         "Unassigned recordings: assign, delete, bulk delete",
+        tag="pages",
+        response="text/html",
+        page=True,
+        errors=(403,),
+    ),
+    Route(
+        "GET",
+        "/admin",
+        admin_page,
+        ADMIN,
+        "Compliance administration: audit log, legal holds, erasure requests",
         tag="pages",
         response="text/html",
         page=True,

@@ -51,12 +51,19 @@ def write(
 
 
 def read(
-    session: Session, *, recording_id: str | None = None, limit: int = 1000
+    session: Session,
+    *,
+    recording_id: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+    newest_first: bool = False,
 ) -> list[AuditRecord]:
-    q = select(AuditEntry).order_by(AuditEntry.id)
+    """Entries in the order they were written (``newest_first`` reverses it), paged."""
+    order = AuditEntry.id.desc() if newest_first else AuditEntry.id
+    q = select(AuditEntry).order_by(order)
     if recording_id is not None:
         q = q.where(AuditEntry.recording_id == recording_id)
-    rows = session.scalars(q.limit(limit)).all()
+    rows = session.scalars(q.limit(limit).offset(offset)).all()
     return [
         AuditRecord(r.id, r.at, r.actor, r.action, r.recording_id, r.record_id, r.detail)
         for r in rows

@@ -348,10 +348,20 @@ class StorageService:
             return matching.candidates(s, rec.customer_e164)
 
     @_in_thread
-    def audit_log(self, actor: Actor, recording_id: str | None = None) -> list[audit.AuditRecord]:
+    def audit_log(
+        self,
+        actor: Actor,
+        recording_id: str | None = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[audit.AuditRecord]:
         actor.require(Permission.ADMIN, "read the audit log")
         with self.db.session() as s:
-            return audit.read(s, recording_id=recording_id)
+            return audit.read(
+                s, recording_id=recording_id, limit=limit, offset=offset, newest_first=newest_first
+            )
 
     # -- assignment -------------------------------------------------------------
 

@@ -57,7 +57,9 @@ def users() -> UserStore:
                         "password_hash": hash_password(password("agent_a1")),
                         "roles": ["agent"],
                         "agent": "a1",
-                    }
+                    },
+                    # a second administrator, so "the actor is the logged-in user" is visible
+                    "dpo": {"password_hash": hash_password(password("dpo")), "roles": ["admin"]},
                 },
             }
         )

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.console.support import Env, basic, close_env, make_env
+from tests.console.support import ADMIN, Env, basic, close_env, make_env
 
+BF, MF, NI = "request.bad_field", "request.missing_field", "number.invalid"
 BAD: list[tuple[str, str, Any, int, str]] = [
     ("GET", "/api/recordings/{assigned}/play?kind=../../etc/passwd", None, 400, "request.bad_kind"),
     ("GET", "/api/recordings/{assigned}/download?kind=stereo%00", None, 400, "request.bad_kind"),
@@ -48,6 +49,35 @@ BAD: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/api/calls/call-1/transfer", {"agent": ["a2"]}, 400, "request.bad_field"),
     ("POST", "/api/calls/call-1/recording/explode", None, 404, "action.unknown"),
     ("POST", "/api/calls", {"agent": "a1", "number": 5}, 400, "request.bad_field"),
+    ("GET", "/api/audit?recording_id=../../etc", None, 400, "request.bad_id"),
+    ("GET", "/api/audit?recording_id=" + "a" * 65, None, 400, "request.bad_id"),
+    ("GET", "/api/audit?limit=0", None, 400, "request.bad_query"),
+    ("GET", "/api/audit?limit=501", None, 400, "request.bad_query"),
+    ("GET", "/api/audit?limit=ten", None, 400, "request.bad_query"),
+    ("GET", "/api/audit?offset=-1", None, 400, "request.bad_query"),
+    ("POST", "/api/recordings/a.b/hold", {"on": True, "reason": "x"}, 400, "request.bad_id"),
+    ("POST", "/api/recordings/{unassigned}/hold", {"on": "yes", "reason": "x"}, 400, BF),
+    ("POST", "/api/recordings/{unassigned}/hold", {"on": 1, "reason": "x"}, 400, BF),
+    ("POST", "/api/recordings/{unassigned}/hold", {"reason": "x"}, 400, MF),
+    ("POST", "/api/recordings/{unassigned}/hold", {"on": True}, 400, MF),
+    ("POST", "/api/recordings/{unassigned}/hold", {"on": True, "reason": "  "}, 400, MF),
+    ("POST", "/api/recordings/{unassigned}/hold", {"on": True, "reason": 5}, 400, BF),
+    ("POST", "/api/recordings/{unassigned}/hold", {"on": True, "reason": "x" * 501}, 400, BF),
+    ("POST", "/api/recordings/{unassigned}/hold", [True], 400, "request.bad_json"),
+    ("POST", "/api/recordings/{unassigned}/hold", "on", 400, "request.bad_json"),
+    ("POST", "/api/holds", {"number": 2125550199, "on": True, "reason": "x"}, 400, BF),
+    ("POST", "/api/holds", {"number": "1" * 65, "on": True, "reason": "x"}, 400, BF),
+    ("POST", "/api/holds", {"on": True, "reason": "x"}, 400, MF),
+    ("POST", "/api/holds", {"number": "+12125550199", "on": None, "reason": "x"}, 400, MF),
+    ("POST", "/api/holds", {"number": "not-a-number", "on": True, "reason": "x"}, 400, NI),
+    ("POST", "/api/holds", {"number": "' OR 1=1 --", "on": True, "reason": "x"}, 400, NI),
+    ("POST", "/api/erasure", {"number": "+12125550199"}, 400, MF),
+    ("POST", "/api/erasure", {"number": "+12125550199", "reason": ""}, 400, MF),
+    ("POST", "/api/erasure", {"number": ["+12125550199"], "reason": "x"}, 400, BF),
+    ("POST", "/api/erasure", {"number": "", "reason": "x"}, 400, MF),
+    ("POST", "/api/erasure", {"number": "12", "reason": "x"}, 400, NI),
+    ("POST", "/api/erasure", {"number": "+1212555\u0000199", "reason": "x"}, 400, NI),
+    ("GET", "/api/erasure", None, 405, "route.method_not_allowed"),
     ("PUT", "/api/calls", None, 405, "route.method_not_allowed"),
     ("GET", "/api/nothing/here", None, 404, "route.not_found"),
 ]
@@ -76,6 +106,14 @@ async def test_not_json_and_oversized_bodies(tmp_path: Path) -> None:
         big = {"ids": ["a" * 60] * 100}
         status, data = await env.call("POST", "/api/recordings/bulk-delete", "admin", big)
         assert status == 413 and data["error"]["code"] == "request.too_large"
+        big_reason = {"number": "+12125550199", "reason": "x" * 2000}
+        status, data = await env.call("POST", "/api/erasure", "admin", big_reason)
+        assert status == 413 and data["error"]["code"] == "request.too_large"
+        status, data = await env.call("POST", "/api/holds", "admin", data="{not json")
+        assert status == 400 and data["error"]["code"] == "request.bad_json"
+        # nothing of the number was touched by the refused requests
+        rec = await env.storage.get_recording(ADMIN, env.ids["unassigned"])
+        assert rec.state == "unassigned" and not rec.legal_hold
     finally:
         await close_env(env)
 
@@ -84,6 +122,9 @@ async def test_basic_state_change_needs_json_content_type(shared_env: Env) -> No
     headers = basic("admin")
     headers["Content-Type"] = "application/x-www-form-urlencoded"
     status, data = await shared_env.call("POST", "/api/rematch", None, headers=headers, data="a=b")
+    assert status == 415 and data["error"]["code"] == "request.json_required"
+    form = "number=%2B12125550199&reason=x"
+    status, data = await shared_env.call("POST", "/api/erasure", None, headers=headers, data=form)
     assert status == 415 and data["error"]["code"] == "request.json_required"
 
 

@@ -40,10 +40,16 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("GET", "/api/unassigned", None, "view_unassigned"),
     ("GET", "/api/records/{record}", None, "view_history"),
     ("POST", "/api/rematch", None, "assign"),
+    ("GET", "/api/audit", None, "admin"),
+    ("GET", "/api/audit?recording_id={unassigned}&limit=5&offset=0", None, "admin"),
+    ("POST", f"/api/recordings/{MISSING}/hold", {"on": True, "reason": "case 1"}, "admin"),
+    ("POST", "/api/holds", {"number": "+15125550111", "on": False, "reason": "none"}, "admin"),
+    ("POST", "/api/erasure", {"number": "+15125550111", "reason": "request 7"}, "admin"),
     ("GET", "/console", None, "calls"),
     ("GET", "/recordings", None, "view_history"),
     ("GET", "/records/{record}", None, "view_history"),
     ("GET", "/unassigned", None, "view_unassigned"),
+    ("GET", "/admin", None, "admin"),
     ("GET", "/", None, "authenticated"),
 ]
 
