@@ -25,7 +25,7 @@ from storage.config import CrmTableMapping
 from storage.db import normalise_url
 from storage.errors import ImportFailed
 from storage.models import CrmPhone, CrmRecord
-from storage.phones import to_e164
+from storage.phones import near_key, to_e164
 from storage.timeutil import utcnow
 
 PHONE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -187,7 +187,16 @@ def import_rows(
                 result.problems.append(
                     Problem(row.line, fld, raw, "not a phone number; kept raw, never matched")
                 )
-            session.add(CrmPhone(record_id=rec.id, record_kind=kind, field=fld, e164=e164, raw=raw))
+            session.add(
+                CrmPhone(
+                    record_id=rec.id,
+                    record_kind=kind,
+                    field=fld,
+                    e164=e164,
+                    raw=raw,
+                    e164_last7=near_key(e164),
+                )
+            )
             result.phones += 1
     session.flush()
     return result

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from storage.models import ASSIGNED, UNASSIGNED, CrmPhone, CrmRecord
+from storage.phones import near_key
 from storage.timeutil import utcnow
 
 
@@ -100,15 +101,21 @@ def candidates(s: Session, e164: str | None, limit: int = 20) -> list[dict[str, 
 
     Exact E.164 matches first, then "near" ones sharing the last seven digits
     (the same subscriber number under another area code, a common typo).
+
+    One index lookup: every exact match shares its last seven digits, so
+    ``e164_last7 = <last 7>`` (the stored key, indexed with ``record_id``)
+    selects both without scanning the phone table. Exact rows are taken
+    first, so a crowd of near ones (a common subscriber number under many
+    area codes) can never push an exact match out of the 50 rows read.
     """
-    if not e164 or len(e164) < 8:
+    tail = near_key(e164) if e164 and len(e164) >= 8 else None
+    if tail is None:
         return []
-    tail = e164[-7:]
     rows = s.execute(
         select(CrmRecord.id, CrmRecord.kind, CrmRecord.name, CrmRecord.external_id, CrmPhone)
         .join(CrmPhone, CrmPhone.record_id == CrmRecord.id)
-        .where(or_(CrmPhone.e164 == e164, CrmPhone.e164.like(f"%{tail}")))
-        .order_by(CrmRecord.id)
+        .where(CrmPhone.e164_last7 == tail)
+        .order_by(CrmPhone.e164 != e164, CrmPhone.record_id)
         .limit(50)
     ).all()
     found: dict[int, dict[str, Any]] = {}

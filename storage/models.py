@@ -24,7 +24,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.phones import near_key
 
 # Recording states. A recording is "unassigned" or "assigned" while it exists;
 # "deleted" rows are tombstones: metadata kept, files gone.
@@ -113,8 +116,17 @@ class CrmRecord(Base):
     __table_args__ = (UniqueConstraint("kind", "external_id", name="uq_crm_kind_ext"),)
 
 
+def _near_key_default(context: DefaultExecutionContext) -> str | None:
+    params = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return near_key(params.get("e164"))
+
+
 class CrmPhone(Base):
-    """Phone index: one row per (record, field); ``e164`` NULL when unparseable."""
+    """Phone index: one row per (record, field); ``e164`` NULL when unparseable.
+
+    ``e164_last7`` is the number's last seven characters (``phones.near_key``),
+    indexed for the "near" candidate match; filled from ``e164`` on insert.
+    """
 
     __tablename__ = "crm_phones"
 
@@ -126,8 +138,12 @@ class CrmPhone(Base):
     field: Mapped[str] = mapped_column(String(16))  # business | home | cell | phone
     e164: Mapped[str | None] = mapped_column(String(20))
     raw: Mapped[str] = mapped_column(String(64))
+    e164_last7: Mapped[str | None] = mapped_column(String(7), default=_near_key_default)
 
-    __table_args__ = (Index("ix_crm_phones_e164", "e164"),)
+    __table_args__ = (
+        Index("ix_crm_phones_e164", "e164"),
+        Index("ix_crm_phones_e164_last7", "e164_last7", "record_id"),
+    )
 
 
 class Assignment(Base):
