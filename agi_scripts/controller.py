@@ -10,6 +10,15 @@ A call is the customer's call; it has an agent channel at a time. A segment
 is one MixMonitor on that agent channel: it ends on stop, on the agent's
 hangup (transfers included) or on the call's end, and is handed to storage
 once MixMonitor has closed its files.
+
+Transfers done inside Asterisk reach us as a new agent answering with the
+call's (inherited) CALLREC_CALL_ID. If the new channel also inherited the
+current agent's CALLREC_FROM_AGENT, the current agent dialled it: the new
+agent answered a consultation (attended transfer) and the current segment
+goes on, and the new agent's segment starts when Asterisk
+reports the transfer complete (AMI AttendedTransfer); a consultation that
+ends without it leaves the call as it was. Otherwise the customer was
+transferred (blind): the new agent's segment is decided at once.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
@@ -43,6 +53,18 @@ from storage.segment import new_recording_id
 log = logging.getLogger("callrec.agi")
 
 TRANSFER_CONTEXT = "callrec-agi-transfer"
+# The answer hook's hangup handler reports the agent's transfer checkbox with
+# this UserEvent, since the channel is gone before any AMI Getvar could read it.
+CONTINUE_EVENT = "CallrecContinueRecording"
+CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"
+# Set (inherited) on each agent's channel: a call that agent makes, such as an
+# attended transfer's consultation, carries it. The agent's uniqueid, not a
+# name, so it holds nothing an endpoint's name could add.
+FROM_AGENT_VAR = "CALLREC_FROM_AGENT"
+# How long to wait for the AMI Hangup of a channel Asterisk already destroyed
+# (the event and the AGI request race). Well inside the AGI deadline.
+HANGUP_EVENT_WAIT = 1.5
+_NOTE_TTL = 120.0
 
 
 class AgiController:
@@ -70,6 +92,12 @@ class AgiController:
         self._by_channel: dict[str, str] = {}  # agent or customer uniqueid -> call id
         self._locks: dict[str, asyncio.Lock] = {}
         self._finishing: dict[str, set[asyncio.Task[None]]] = {}
+        # Agent channels whose AMI Hangup we saw, and the checkbox each reported
+        # on its way out (both noted in event order, before any await).
+        self._gone: dict[str, float] = {}
+        self._flags: dict[str, bool] = {}
+        ami.on("UserEvent", self._note_flag)
+        ami.on("Hangup", self._note_hangup)
         ami.on("Hangup", self.on_hangup)
         ami.on("BlindTransfer", self.on_transfer)
         ami.on("AttendedTransfer", self.on_transfer)
@@ -99,13 +127,24 @@ class AgiController:
             previous = str(call.extra.get("agent_uniqueid", ""))
             if previous and previous != chan.uniqueid:
                 # A new agent on a known call: the transfer SPEC 2.4/2.5 speak of.
+                via = await chan.get(f"${{FILTER(0-9.,${{{FROM_AGENT_VAR}}})}}")
+                if via == previous:  # dialled by the current agent: a consultation
+                    alive, flag = await self._agent_checkbox(previous)
+                    if alive:  # (gone: it hung up first, the transfer is done)
+                        return await self._consultation(call, chan, facts.agent, flag)
+                # Blind: Asterisk hangs the old agent up on a thread of its own,
+                # racing this answer; its Hangup event brings its checkbox first.
+                await self._wait_gone(previous)
                 if call.segment is not None:
                     self._end_segment(call)
                 self._by_channel.pop(previous, None)
+                call.extra.pop("consult", None)
                 call.phase = "post_transfer"
                 call.agent = facts.agent
                 continue_recording = bool(
-                    call.extra.pop("continue_recording", False) or facts.continue_recording
+                    call.extra.pop("continue_recording", False)
+                    or self._flags.pop(previous, False)
+                    or facts.continue_recording
                 )
             # Channels by uniqueid: AMI events carry it and AMI actions accept it,
             # and unlike a channel name it holds nothing an endpoint's name can add.
@@ -119,12 +158,8 @@ class AgiController:
             facts_in = CallFacts.from_dict(call.facts(continue_recording=continue_recording))
             decision = decide(self.policy(), facts_in)
             call.decision = decision.to_dict()
-            await chan.set("CALLREC_CALL_ID", call_id)
-            await chan.set("CALLREC_LEGS", decision.legs)
-            await chan.set("CALLREC_AUTOSTART", "1" if decision.autostart else "0")
-            await chan.set("CALLREC_MODE", decision.mode or "")
-            await chan.set("CALLREC_REASONS", ",".join(decision.reasons))
-            await chan.set("CALLREC_PHASE_DECIDED", call.phase)
+            await self._publish(chan.set, call_id, decision, call.phase)
+            await chan.set(f"__{FROM_AGENT_VAR}", chan.uniqueid)
             if decision.autostart:
                 await self._start(call, chan)
             await chan.set(
@@ -140,12 +175,69 @@ class AgiController:
         )  # fmt: skip
         return decision
 
+    async def _consultation(
+        self, call: CallState, chan: AgiChannel, agent: str, flag: bool
+    ) -> Decision:
+        """The new agent answered while the current one is still up: a consultation.
+
+        Nothing changes for the call yet: the current segment goes on. The new
+        agent's decision is made now (so the dialplan gets its outputs) and
+        again when the transfer completes (``on_transfer``); the channel is
+        watched so an abandoned consultation is forgotten on its hangup.
+        """
+        previous = call.extra.get("consult")
+        if isinstance(previous, dict) and previous.get("uniqueid") != chan.uniqueid:
+            self._by_channel.pop(str(previous.get("uniqueid", "")), None)
+        call.extra["consult"] = {
+            "uniqueid": chan.uniqueid,
+            "name": chan.name,
+            "agent": agent,
+            "continue_recording": flag,
+        }
+        self._by_channel[chan.uniqueid] = call.call_id
+        decision = self._decide_for(call, agent, flag)
+        await self._publish(chan.set, call.call_id, decision, "post_transfer")
+        await chan.set(f"__{FROM_AGENT_VAR}", chan.uniqueid)
+        await chan.set("CALLREC_RECORDING_ID", "")
+        await chan.set("CALLREC_STATUS", "ok")
+        self.store.save(call)
+        log.info("call %s: agent %s answered a consultation by agent %s (%s)",
+                 call.call_id, agent, call.agent, chan.uniqueid)  # fmt: skip
+        return decision
+
+    def _decide_for(self, call: CallState, agent: str, continue_recording: bool) -> Decision:
+        """The post-transfer decision for ``agent`` taking over this call."""
+        facts = call.facts(continue_recording=continue_recording)
+        facts["agent"] = agent
+        facts["phase"] = "post_transfer"
+        return decide(self.policy(), CallFacts.from_dict(facts))
+
+    @staticmethod
+    async def _publish(
+        setter: Callable[[str, str], Awaitable[None]],
+        call_id: str,
+        decision: Decision,
+        phase: str,
+    ) -> None:
+        """The decision's outputs on the agent's channel (AGI or AMI setter)."""
+        # "__": inherited by a consultation call this agent makes (attended
+        # transfer), which is how its answer is known to belong to this call.
+        await setter("__CALLREC_CALL_ID", call_id)
+        await setter("CALLREC_LEGS", decision.legs)
+        await setter("CALLREC_AUTOSTART", "1" if decision.autostart else "0")
+        await setter("CALLREC_MODE", decision.mode or "")
+        await setter("CALLREC_REASONS", ",".join(decision.reasons))
+        await setter("CALLREC_PHASE_DECIDED", phase)
+
     async def dtmf(self, chan: AgiChannel, toggle: str) -> str:
         """The agent pressed *1 (toggle_record) or *2 (toggle_pause); returns the outcome."""
         call_id = await chan.get("${CALLREC_CALL_ID}")
         call = self.calls.get(call_id) if valid_call_id(call_id) else None
         if call is None:
             outcome = "refused:call.not_found"
+        elif chan.uniqueid != call.channels.get("agent"):
+            # e.g. the agent being consulted: the recording is not theirs yet.
+            outcome = "refused:call.not_current_agent"
         else:
             async with self._locks[call.call_id]:
                 action = toggle_to_action(call, toggle)
@@ -205,6 +297,41 @@ class AgiController:
 
     # ------------------------------------------------------------ AMI events
 
+    def _note_flag(self, event: dict[str, str]) -> None:
+        """The answer hook's hangup handler: an agent's checkbox as it hung up."""
+        channel = event.get("Uniqueid", "")
+        if event.get("UserEvent") == CONTINUE_EVENT and channel in self._by_channel:
+            self._flags[channel] = event.get("Value", "").lower() in TRUE_WORDS
+
+    def _note_hangup(self, event: dict[str, str]) -> None:
+        """Synchronous, in event order: a channel of ours is gone (see ``_wait_gone``)."""
+        channel = event.get("Uniqueid", "")
+        if channel not in self._by_channel:
+            return
+        now = time.monotonic()
+        self._gone[channel] = now
+        for old in [c for c, t in self._gone.items() if now - t > _NOTE_TTL]:
+            self._gone.pop(old, None)
+            self._flags.pop(old, None)
+
+    async def _wait_gone(self, channel: str, timeout: float = HANGUP_EVENT_WAIT) -> bool:
+        """Wait until the AMI Hangup of a destroyed channel arrived (its checkbox came first)."""
+        deadline = time.monotonic() + timeout
+        while channel not in self._gone:
+            if time.monotonic() >= deadline:
+                log.warning("no AMI Hangup for channel %s within %.1fs", channel, timeout)
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _agent_checkbox(self, channel: str) -> tuple[bool, bool]:
+        """(channel still up, its CALLREC_CONTINUE_RECORDING) through AMI."""
+        try:
+            value = await self.ami.getvar(channel, CONTINUE_VAR)
+        except AmiError:
+            return False, False
+        return True, value.lower() in TRUE_WORDS
+
     async def on_hangup(self, event: dict[str, str]) -> None:
         channel = event.get("Uniqueid", "")
         call_id = self._by_channel.pop(channel, None)
@@ -212,7 +339,13 @@ class AgiController:
             return
         call = self.calls[call_id]
         async with self._locks[call_id]:
-            if channel == call.channels.get("agent"):
+            consult = call.extra.get("consult")
+            if isinstance(consult, dict) and consult.get("uniqueid") == channel:
+                # The consulted agent left before any transfer: nothing changes.
+                call.extra.pop("consult", None)
+                log.info("call %s: consultation with agent %s ended without a transfer",
+                         call_id, consult.get("agent"))  # fmt: skip
+            elif channel == call.channels.get("agent"):
                 if call.segment is not None:
                     self._end_segment(call)
                 call.channels["agent"] = ""
@@ -227,24 +360,79 @@ class AgiController:
         self._maybe_forget(call)
 
     async def on_transfer(self, event: dict[str, str]) -> None:
-        """A transfer done in Asterisk (features, SIP REFER): note it and its checkbox.
+        """A transfer done in Asterisk (features, SIP REFER, AMI).
 
-        The new agent's segment is decided when that agent answers through
-        callrec-agi-answer; here we only keep the transferring agent's
-        CALLREC_CONTINUE_RECORDING for it.
+        Blind: the new agent's answer through callrec-agi-answer decides the
+        new segment; here it is only noted. Attended: the consulted agent
+        answered earlier (``_consultation``); now that Asterisk joined them to
+        the customer, the transferring agent's segment ends and the new
+        agent's is decided (phase post_transfer) and started on their channel.
         """
-        transferer = event.get("TransfererUniqueid", "")
-        call_id = self._by_channel.get(transferer)
+        name = event.get("Event", "")
+        transferers = [
+            event.get(key, "")
+            for key in ("TransfererUniqueid", "OrigTransfererUniqueid", "SecondTransfererUniqueid")
+        ]
+        transferer = next((t for t in transferers if t in self._by_channel), "")
+        call_id = self._by_channel.get(transferer) if transferer else None
         if call_id is None or call_id not in self.calls:
             return
         call = self.calls[call_id]
+        call.extra["transfer"] = name
+        log.info("call %s: %s by %s (%s)", call_id, name, transferer, event.get("Result"))
+        if name != "AttendedTransfer" or event.get("Result") != "Success":
+            return
+        async with self._locks[call_id]:
+            consult = call.extra.pop("consult", None)
+            if not isinstance(consult, dict):
+                return  # e.g. a consultation callrec never saw answer
+            await self._complete_attended(call, transferer, consult)
+            self.store.save(call)
+        self.registry.changed(call)
+
+    async def _complete_attended(
+        self, call: CallState, transferer: str, consult: dict[str, Any]
+    ) -> None:
+        alive, flag = await self._agent_checkbox(transferer)
+        if not alive:  # it hung up as the transfer completed: its checkbox came by event
+            flag = (
+                self._flags.pop(transferer, False)
+                if await self._wait_gone(transferer)
+                else (bool(consult.get("continue_recording")))
+            )
+        old_agent = call.channels.get("agent", "")
+        if call.segment is not None:
+            if old_agent and old_agent == transferer and not alive:
+                self._end_segment(call)  # its hangup closes the files
+            else:
+                await self._stop(call, None)
+        if old_agent:
+            self._by_channel.pop(old_agent, None)
+        uniqueid, agent = str(consult["uniqueid"]), str(consult["agent"])
+        call.agent = agent
+        call.phase = "post_transfer"
+        call.channels["agent"] = uniqueid
+        call.extra["agent_channel_name"] = str(consult.get("name", ""))
+        call.extra["agent_uniqueid"] = uniqueid
+        self._by_channel[uniqueid] = call.call_id
+        decision = self._decide_for(call, agent, flag)
+        call.decision = decision.to_dict()
+        if decision.autostart:
+            await self._start(call, None)
+
+        async def setvar(variable: str, value: str) -> None:
+            await self.ami.setvar(uniqueid, variable, value)
+
         try:
-            flag = await self.ami.getvar(transferer, "CALLREC_CONTINUE_RECORDING")
-        except AmiError:
-            flag = ""
-        call.extra["continue_recording"] = flag.lower() in TRUE_WORDS
-        call.extra["transfer"] = event.get("Event", "")
-        log.info("call %s: %s by %s", call_id, event.get("Event"), transferer)
+            await self._publish(setvar, call.call_id, decision, call.phase)
+            await setvar(f"__{FROM_AGENT_VAR}", uniqueid)
+            await setvar("CALLREC_RECORDING_ID", call.segment.recording_id if call.segment else "")
+        except AmiError as exc:  # outputs only; the recording itself is not affected
+            log.warning("call %s: decision outputs not set on %s: %s", call.call_id, uniqueid, exc)
+        log.info(
+            "call %s: attended transfer to agent %s completed: legs=%s autostart=%s reasons=%s",
+            call.call_id, agent, decision.legs, decision.autostart, ",".join(decision.reasons),
+        )  # fmt: skip
 
     # ------------------------------------------------------------- segments
 

@@ -51,6 +51,9 @@ mode = "all_force"
 [campaigns.xfer]
 mode = "all_calls"
 post_transfer = "all_force"
+[campaigns.xfer_demand]
+mode = "all_calls"
+post_transfer = "on_demand"
 
 [agents.1001]
 state = "NY"
