@@ -205,8 +205,12 @@ class Outbox:
                 res = s.execute(
                     update(OutboxItem)
                     .where(
+                        # Re-check all of the select's conditions: another
+                        # worker may have claimed, failed and released the
+                        # item (due again later) since our select.
                         OutboxItem.id == item_id,
                         OutboxItem.state == PENDING,
+                        OutboxItem.next_attempt_at <= due,
                         or_(OutboxItem.owner.is_(None), OutboxItem.lease_until < now),
                     )
                     .values(owner=self.owner, lease_until=until, attempts=OutboxItem.attempts + 1)

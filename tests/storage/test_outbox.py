@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.config import StorageConfig
 from storage.db import Database, open_database
+from storage.errors import UploadError
 from storage.models import Alert, OutboxItem, Recording
 from storage.outbox import Outbox, raise_alert, status
 from storage.service import StorageService
@@ -157,6 +158,33 @@ async def test_a_failed_item_waits_for_the_next_drain(
     target = LocalDirTarget(config.upload.local_dir)
     result = await Outbox(service.db, target, config.store_root, tiny).drain()
     assert result.failed == 3 and status(service.db).max_attempts == 1
+
+
+class DownTarget:
+    """The platform is unreachable: every connection attempt fails at once."""
+
+    name = "down"
+
+    async def open(self) -> TargetSession:
+        raise UploadError("cannot connect: refused")
+
+
+async def test_many_workers_try_each_failing_item_once_per_drain(
+    service: StorageService, config: StorageConfig, tmp_path: Path
+) -> None:
+    """A worker must not re-claim an item another worker failed and released meanwhile."""
+    for _ in range(4):
+        await service.accept_segment(make_segment(tmp_path))  # 12 items
+    tiny = FAST_OUTBOX.model_copy(update={"backoff_base_seconds": 0.000001, "batch_size": 1})
+    dbs = [open_database(config.db_url, migrate=False) for _ in range(4)]
+    workers = [
+        Outbox(dbs[i % 4], DownTarget(), config.store_root, tiny, owner=f"w{i}") for i in range(8)
+    ]
+    results = await asyncio.gather(*(w.drain() for w in workers))
+    for d in dbs:
+        d.dispose()
+    assert sum(r.failed for r in results) == 12
+    assert status(service.db).max_attempts == 1
 
 
 def test_one_active_alert_per_code_under_concurrent_raises(
