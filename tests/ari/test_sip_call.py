@@ -4,7 +4,6 @@ into PJSIP, the dialplan hands it to Stasis, agent a1 (1000 Hz) answers."""
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 from pathlib import Path
 
@@ -12,29 +11,16 @@ import pytest
 
 from tests.ari.harness import CA_NUMBER, TX_NUMBER, Stack, free_port
 from tests.support.audio import tone_levels
+from tests.support.sip_phone import tone
 
 pytestmark = pytest.mark.asterisk
 
 SCENARIO = Path(__file__).parent / "sipp" / "uac_tone.xml"
 
 
-def _ulaw(sample: int) -> int:
-    """G.711 mu-law of one 16-bit sample."""
-    sign = 0x80 if sample < 0 else 0
-    sample = min(abs(sample), 32635) + 0x84
-    exponent, mask = 7, 0x4000
-    while exponent > 0 and not sample & mask:
-        exponent, mask = exponent - 1, mask >> 1
-    mantissa = (sample >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
-
-
 def tone_file(path: Path, hz: float, seconds: float = 2.0) -> Path:
     """Raw PCMU, which SIPp's rtp_stream plays as it is."""
-    n = int(8000 * seconds)
-    path.write_bytes(
-        bytes(_ulaw(int(8000 * math.sin(2 * math.pi * hz * i / 8000))) for i in range(n))
-    )
+    path.write_bytes(tone(hz, seconds))
     return path
 
 
