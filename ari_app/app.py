@@ -478,18 +478,28 @@ class StasisApp:
         if call is None or call.channels.get("agent") != old:
             return
         early = asyncio.ensure_future(self._read_var(old, CONTINUE_VAR))
-        agent = await self._transfer_target_agent(channel, old)
-        flag = call.extra.pop("continue_flag", None)
-        read = await early
-        if flag is None:
-            flag = read if read is not None else await self._read_var(channel["id"], CONTINUE_VAR)
-        continue_recording = (flag or "").strip().lower() in ("1", "true", "yes", "on")
-        log.info("call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent)
-        async with self._lock(call.call_id):
-            if call.segment is not None:
-                await self._stop_segment(call)
-            call.extra["transfer"] = {"agent": agent, "continue": continue_recording}
-            await self._complete_transfer(call, channel["id"], in_bridge=True)
+        try:
+            agent = await self._transfer_target_agent(channel, old)
+            flag = call.extra.pop("continue_flag", None)
+            read = await early
+            if flag is None:
+                flag = read
+            if flag is None:  # an inherited "__" value on the new channel
+                flag = await self._read_var(channel["id"], CONTINUE_VAR)
+            continue_recording = (flag or "").strip().lower() in ("1", "true", "yes", "on")
+            log.info(
+                "call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent
+            )
+            async with self._lock(call.call_id):
+                if call.segment is not None:
+                    await self._stop_segment(call)
+                call.extra["transfer"] = {"agent": agent, "continue": continue_recording}
+                await self._complete_transfer(call, channel["id"], in_bridge=True)
+        finally:
+            # Once the old agent left our channel map no transfer event of it
+            # is stored again; drop the one kept (used or not) and its waiter.
+            self._transfer_events.pop(old, None)
+            self.waiters.discard("Transfer", old)
 
     async def _read_var(self, channel_id: str, name: str) -> str | None:
         """A channel variable, or None if unset or the channel is gone (any ARI error)."""
@@ -513,11 +523,10 @@ class StasisApp:
         named = await self._read_var(channel["id"], "CALLREC_AGENT")
         if named and SAFE_ID.match(named):
             return named
-        event = self._transfer_events.pop(old, None)
+        event = self._transfer_events.get(old)
         if event is None:
             with contextlib.suppress(TimeoutError):
                 event = await self.waiters.wait(self.waiters.expect("Transfer", old), 2.0)
-            self._transfer_events.pop(old, None)
         exten = str((channel.get("dialplan") or {}).get("exten", ""))
         if event is not None and event.get("type") == "BridgeAttendedTransfer":
             target = event.get("transfer_target") or {}

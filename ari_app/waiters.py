@@ -30,6 +30,12 @@ class Waiters:
         if fut is not None and not fut.done():
             fut.set_result(event)
 
+    def discard(self, kind: str, ident: str) -> None:
+        """Forget a waiter nobody needs any more (its event may never come)."""
+        fut = self._futures.pop((kind, ident), None)
+        if fut is not None and not fut.done():
+            fut.cancel()
+
     def fail_all(self, exc: BaseException) -> None:
         for fut in self._futures.values():
             if not fut.done():
