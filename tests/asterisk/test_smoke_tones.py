@@ -50,6 +50,13 @@ async def test_agent_and_customer_tracks_hold_only_their_own_tone(
         await ari.record(snoop["id"], names[leg], fmt="wav")
         starts[leg] = time.time()
 
+    # Time the 3 s from when Asterisk really writes both files (on a loaded
+    # machine RecordingStarted can lag the request by a good part of a second).
+    for name in names.values():
+        await ari_events.wait_for(
+            lambda e, n=name: e["type"] == "RecordingStarted" and e["recording"]["name"] == n,
+            since=mark,
+        )
     await asyncio.sleep(3.0)
     for name in names.values():
         await ari.stop_recording(name)
