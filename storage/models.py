@@ -236,3 +236,52 @@ class AuditEntry(Base):
     recording_id: Mapped[str | None] = mapped_column(String(32), index=True)
     record_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# Capture verification outcomes (docs/STORAGE.md, "Capture verification").
+VERIFIED = "verified"
+SHORT = "short"
+MISSING = "missing"
+SILENT_LEG = "silent_leg"
+NOT_RECORDED_BY_DECISION = "not_recorded_by_decision"
+GAP = "gap"  # Asterisk bridged the call but callrec never controlled it.
+
+
+class CallSpan(Base):
+    """A call as Asterisk itself recorded it (CEL/CDR): the ground truth.
+
+    Keyed by Asterisk's linkedid; ``call_id`` is callrec's id when the
+    channels carried ``CALLREC_CALL_ID``, else NULL (a call callrec never saw).
+    """
+
+    __tablename__ = "call_spans"
+
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128))
+    call_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    bridged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    unbridged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Verification(Base):
+    """The outcome of checking one segment (or one uncontrolled call) against
+    the ground truth; one row per recording, or per gap with no recording."""
+
+    __tablename__ = "verifications"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    recording_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    call_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(128))
+    campaign: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    expected_seconds: Mapped[float | None] = mapped_column(Float)
+    captured_seconds: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checked_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    remote_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
