@@ -2,7 +2,7 @@
 
 The migrations in ``storage/migrations`` are the source of truth for the
 schema that exists in a database; these classes describe it for queries and
-must stay in step (``tests/storage/test_db.py`` compares them).
+must stay in step (``tests/storage/test_schema.py`` compares them).
 """
 
 from __future__ import annotations
