@@ -610,25 +610,39 @@ class StasisApp:
         await self._end_call(call, at)
 
     async def _end_call(self, call: CallState, at: float | None = None) -> None:
+        """End a call: deliver its segment first, then tear down what is left.
+
+        No error of the teardown (Asterisk refusing a stop, a channel already
+        gone, the link down) may keep the recording from storage or leave the
+        call listed: each step is guarded on its own.
+        """
         async with self._lock(call.call_id):
             if call.ended:
                 return
             call.ended = True
-            if call.segment is not None:
-                await self._stop_segment(call, at)
-            for channel_id in call.channels.values():
-                with contextlib.suppress(AriError):
-                    await self.client.hangup(channel_id)
-            if call.bridge_id:
-                with contextlib.suppress(AriError):
-                    await self.client.destroy_bridge(call.bridge_id)
-            self.store.delete(call.call_id)
-            self.registry.unregister(call.call_id)
-            self.calls.pop(call.call_id, None)
-            for channel_id in call.channels.values():
-                self._by_channel.pop(channel_id, None)
-            self._matchers.pop(call.call_id, None)
-            log.info("call %s ended after %d segment(s)", call.call_id, call.segments_done)
+            try:
+                if call.segment is not None:
+                    await self._stop_segment(call, at)
+            except Exception:
+                log.exception("call %s: finishing its segment failed", call.call_id)
+            finally:
+                await self._teardown(call)
+
+    async def _teardown(self, call: CallState) -> None:
+        for channel_id in call.channels.values():
+            with contextlib.suppress(AriError, AriUnavailable):
+                await self.client.hangup(channel_id)
+        if call.bridge_id:
+            with contextlib.suppress(AriError, AriUnavailable):
+                await self.client.destroy_bridge(call.bridge_id)
+        self.store.delete(call.call_id)
+        self.registry.unregister(call.call_id)
+        self.calls.pop(call.call_id, None)
+        for channel_id in call.channels.values():
+            self._by_channel.pop(channel_id, None)
+        self._matchers.pop(call.call_id, None)
+        self._locks.pop(call.call_id, None)
+        log.info("call %s ended after %d segment(s)", call.call_id, call.segments_done)
 
     # ------------------------------------------------------------ reconcile
 

@@ -108,9 +108,8 @@ class Handoff:
         pending_dir.mkdir(parents=True, exist_ok=True)
 
     async def deliver(self, call: CallState, seg: Segment) -> str | None:
-        finished = build_finished(call, seg)
-        try:
-            return await self.sink.accept_segment(finished)
+        try:  # a file we cannot finish (bad header, stereo) is kept too
+            return await self.sink.accept_segment(build_finished(call, seg))
         except Exception:
             log.exception("recording %s: hand-off failed; kept for retry", seg.recording_id)
             record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
