@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -28,15 +27,14 @@ from ari_app.dtmf import DtmfMatcher
 from ari_app.waiters import Waiters
 from callcore.actions import ActionRefused, toggle_to_action
 from callcore.finish import Handoff
+from callcore.ids import CONTINUE_VAR, is_true, safe_id
 from callcore.registry import CallRegistry
-from callcore.state import CallState
+from callcore.state import CallState, PendingTransfer
 from callcore.state_store import StateStore
 from policy import CallFacts, Config, decide, normalize_e164
 
 log = logging.getLogger("callrec.ari")
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"  # the transferring agent's checkbox
 REFUSAL_TONE = "sound:beeperr"  # a short error beep the agent hears (not the customer)
 EVENT_TYPES = [
     "StasisStart",
@@ -106,6 +104,7 @@ class StasisApp:
         self._events_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
+        self._stasis_start_at: dict[str, float] = {}  # for latencies only
         self.latencies: list[float] = []  # last StasisStart -> all captures started (s)
 
     # ------------------------------------------------------------ lifecycle
@@ -175,15 +174,14 @@ class StasisApp:
                 # the transfer task runs, and must not end the customer's call.
                 owner = self.calls.get(self._by_channel[replaced["id"]])
                 if owner is not None:
-                    owner.extra.setdefault("previous_agents", []).append(replaced["id"])
+                    owner.previous_agents.append(replaced["id"])
                 self.waiters.expect("Transfer", replaced["id"])
                 self._spawn(self._native_transfer(event), "native transfer")
             elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
             elif args and args[0] == "call" and len(args) >= 3:
-                call = self.calls.get(args[1])
-                if call is not None:
-                    call.extra["stasis_start_at"] = time.time()
+                if args[1] in self.calls:
+                    self._stasis_start_at[args[1]] = time.time()
                 self._spawn(self._party_arrived(args[1], args[2], channel_id), "call party")
         elif kind in ("RecordingStarted", "RecordingFinished", "RecordingFailed"):
             name = event["recording"]["name"]
@@ -205,7 +203,7 @@ class StasisApp:
             if event.get("variable") == CONTINUE_VAR and channel_id in self._by_channel:
                 call = self.calls.get(self._by_channel[channel_id])
                 if call is not None and call.channels.get("agent") == channel_id:
-                    call.extra["continue_flag"] = str(event.get("value", ""))
+                    call.continue_flag = str(event.get("value", ""))
                     self._save(call)
         elif kind in ("BridgeBlindTransfer", "BridgeAttendedTransfer"):
             transferer = channel_id or (event.get("transferer_first_leg") or {}).get("id", "")
@@ -217,7 +215,7 @@ class StasisApp:
     # ----------------------------------------------------------- call flows
 
     def _validate_agent(self, agent: str) -> None:
-        if not SAFE_ID.match(agent or ""):
+        if not safe_id(agent or ""):
             raise CallSetupError("call.bad_agent", f"agent id {agent!r} is not a valid id")
 
     async def originate_call(
@@ -236,7 +234,7 @@ class StasisApp:
         except TimeoutError:
             raise CallSetupError("calls.not_ready", "not connected to Asterisk yet") from None
         for name, value in (("campaign", campaign), ("lead_list", lead_list)):
-            if value is not None and not SAFE_ID.match(value):
+            if value is not None and not safe_id(value):
                 raise CallSetupError(f"call.bad_{name}", f"{name} {value!r} is not a valid id")
         e164 = normalize_e164(number, self.default_region)
         if e164 is None:
@@ -273,7 +271,7 @@ class StasisApp:
         queue, agent, campaign = (a or None for a in args[1:4])
         channel = event["channel"]
         channel_id = channel["id"]
-        if not agent or not SAFE_ID.match(agent) or (queue and not SAFE_ID.match(queue)):
+        if not agent or not safe_id(agent) or (queue and not safe_id(queue)):
             log.error(
                 "inbound call %s: bad queue/agent %r/%r; hanging up", channel_id, queue, agent
             )
@@ -287,7 +285,7 @@ class StasisApp:
             direction="inbound",
             agent=agent,
             queue=queue,
-            campaign=campaign if campaign and SAFE_ID.match(campaign) else None,
+            campaign=campaign if campaign and safe_id(campaign) else None,
             customer_number=number,
         )
         call.channels = {"customer": channel_id}
@@ -323,10 +321,9 @@ class StasisApp:
             if role == "transfer":
                 await self._complete_transfer(call, channel_id)
                 return
-            in_bridge = call.extra.setdefault("in_bridge", [])
-            if role not in in_bridge:
-                in_bridge.append(role)
-            if {"agent", "customer"} <= set(in_bridge) and not call.bridged_at:
+            if role not in call.in_bridge:
+                call.in_bridge.append(role)
+            if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
                 # The last party: bridge it and start the captures together (a
                 # snoop needs no bridge), saving a round trip before recording.
                 call.bridged_at = time.time()
@@ -355,7 +352,7 @@ class StasisApp:
         except (AriError, TimeoutError) as exc:
             log.error("call %s: announcement %s failed: %s", call.call_id, prompt, exc)
             return
-        call.extra["announcement"] = prompt
+        call.announcement = prompt
         self._save(call)
 
     async def _decide_and_autostart(
@@ -363,7 +360,7 @@ class StasisApp:
     ) -> None:
         facts = CallFacts.from_dict(call.facts(continue_recording=continue_recording))
         decision = decide(self.config(), facts)
-        call.decision = decision.to_dict()
+        call.decision = decision
         self._save(call)
         log.info(
             "call %s agent %s: legs=%s mode=%s autostart=%s reasons=%s",
@@ -382,14 +379,15 @@ class StasisApp:
     async def _start_segment(self, call: CallState) -> None:
         begun = time.time()
         try:
-            seg = await self.capturer.start(call, call.segments_done + 1)
+            call.segments += 1
+            seg = await self.capturer.start(call, call.segments)
         except (AriError, AriUnavailable, TimeoutError) as exc:
             log.error("call %s: capture did not start: %s", call.call_id, exc)
             if call.segment is not None:
                 await self._stop_segment(call)
             return
         # StasisStart of the party that completed the call -> every capture running.
-        since = call.extra.get("stasis_start_at") or call.bridged_at or begun
+        since = self._stasis_start_at.pop(call.call_id, 0.0) or call.bridged_at or begun
         self.latencies.append(time.time() - since)
         self._save(call)
         log.info(
@@ -415,7 +413,6 @@ class StasisApp:
             )
             self._save(call)
             return
-        call.segments_done = max(call.segments_done, seg.segment_no)
         self._save(call)
         await self.handoff.deliver(call, seg)  # a failed hand-off is kept and retried
 
@@ -445,11 +442,7 @@ class StasisApp:
                 await self._stop_segment(call)
             n = sum(1 for role in call.channels if role.startswith("agent")) + 1
             new_channel = f"{call.call_id}-a{n}"
-            call.extra["transfer"] = {
-                "agent": agent,
-                "continue": continue_recording,
-                "channel": new_channel,
-            }
+            call.transfer = PendingTransfer(agent, continue_recording, new_channel)
             self._by_channel[new_channel] = call.call_id
             self._save(call)
         await self.client.originate(
@@ -480,20 +473,20 @@ class StasisApp:
         early = asyncio.ensure_future(self._read_var(old, CONTINUE_VAR))
         try:
             agent = await self._transfer_target_agent(channel, old)
-            flag = call.extra.pop("continue_flag", None)
+            flag, call.continue_flag = call.continue_flag, None
             read = await early
             if flag is None:
                 flag = read
             if flag is None:  # an inherited "__" value on the new channel
                 flag = await self._read_var(channel["id"], CONTINUE_VAR)
-            continue_recording = (flag or "").strip().lower() in ("1", "true", "yes", "on")
+            continue_recording = is_true(flag)
             log.info(
                 "call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent
             )
             async with self._lock(call.call_id):
                 if call.segment is not None:
                     await self._stop_segment(call)
-                call.extra["transfer"] = {"agent": agent, "continue": continue_recording}
+                call.transfer = PendingTransfer(agent, continue_recording)
                 await self._complete_transfer(call, channel["id"], in_bridge=True)
         finally:
             # Once the old agent left our channel map no transfer event of it
@@ -521,7 +514,7 @@ class StasisApp:
         it); for a blind one, the extension dialled, which names the agent.
         """
         named = await self._read_var(channel["id"], "CALLREC_AGENT")
-        if named and SAFE_ID.match(named):
+        if named and safe_id(named):
             return named
         event = self._transfer_events.get(old)
         if event is None:
@@ -531,28 +524,27 @@ class StasisApp:
         if event is not None and event.get("type") == "BridgeAttendedTransfer":
             target = event.get("transfer_target") or {}
             named = await self._read_var(target.get("id", ""), "CALLREC_AGENT")
-            if named and SAFE_ID.match(named):
+            if named and safe_id(named):
                 return named
             exten = str((target.get("dialplan") or {}).get("exten", ""))
         elif event is not None and event.get("exten"):
             exten = str(event["exten"])
-        return exten if SAFE_ID.match(exten) and not exten.startswith("_") else "unknown"
+        return exten if safe_id(exten) and not exten.startswith("_") else "unknown"
 
     async def _complete_transfer(
         self, call: CallState, channel_id: str, *, in_bridge: bool = False
     ) -> None:
-        info = call.extra.pop("transfer", None) or {}
+        info, call.transfer = call.transfer, None
         old = call.channels.get("agent")
         call.channels["agent"] = channel_id
-        call.agent = info.get("agent", call.agent)
+        call.agent = info.agent if info else call.agent
         call.phase = "post_transfer"
-        call.decision = {}  # A's decision no longer applies; B's follows
+        call.decision = None  # A's decision no longer applies; B's follows
         self._by_channel[channel_id] = call.call_id
         if old:
             self._by_channel.pop(old, None)
-            previous = call.extra.setdefault("previous_agents", [])
-            if old not in previous:
-                previous.append(old)
+            if old not in call.previous_agents:
+                call.previous_agents.append(old)
         self._save(call)
         if not in_bridge:
             await self.client.add_channel(call.bridge_id, channel_id)
@@ -563,7 +555,7 @@ class StasisApp:
                 await self.client.hangup(old)
         call.bridged_at = time.time()
         self._matchers.pop(call.call_id, None)
-        await self._decide_and_autostart(call, bool(info.get("continue")))
+        await self._decide_and_autostart(call, bool(info and info.continue_recording))
 
     # ----------------------------------------------------------------- DTMF
 
@@ -586,7 +578,7 @@ class StasisApp:
             log.info("call %s: DTMF %s by agent %s", call.call_id, action, call.agent)
         except ActionRefused as refused:
             log.info("call %s: DTMF %s refused (%s)", call.call_id, action, refused.rule)
-            call.extra.setdefault("refusals", []).append(refused.rule)
+            call.refusals.append(refused.rule)
             self._save(call)
             await self._refusal_tone(call)
 
@@ -605,7 +597,7 @@ class StasisApp:
         call = self.calls.get(call_id)
         if call is None or call.ended:
             return
-        if channel_id in call.extra.get("previous_agents", []):
+        if channel_id in call.previous_agents:
             return  # the transferred-away agent leaving is expected
         await self._end_call(call, at)
 
@@ -642,7 +634,8 @@ class StasisApp:
             self._by_channel.pop(channel_id, None)
         self._matchers.pop(call.call_id, None)
         self._locks.pop(call.call_id, None)
-        log.info("call %s ended after %d segment(s)", call.call_id, call.segments_done)
+        self._stasis_start_at.pop(call.call_id, None)
+        log.info("call %s ended after %d segment(s)", call.call_id, call.segments)
 
     # ------------------------------------------------------------ reconcile
 

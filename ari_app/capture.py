@@ -55,14 +55,14 @@ class Capturer:
 
     async def start(self, call: CallState, segment_no: int) -> Segment:
         """Snoop and record each leg the decision allows; return the live segment."""
-        decision = call.decision
-        legs = ["agent"] if decision["legs"] == "agent" else ["agent", "customer"]
+        decision = call.current_decision()
+        legs = ["agent"] if decision.legs == "agent" else ["agent", "customer"]
         seg = Segment(
             recording_id=new_recording_id(),
             segment_no=segment_no,
             agent=call.agent,
-            legs=decision["legs"],
-            decision=dict(decision),
+            legs=decision.legs,
+            decision=decision,
         )
         for leg in legs:
             name = recording_name(seg.recording_id, leg)

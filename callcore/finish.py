@@ -18,6 +18,7 @@ from typing import Any
 
 from callcore.audio import make_stereo, wav_seconds
 from callcore.state import CallState, Segment
+from callcore.state_migrate import load as load_state
 from storage.segment import FinishedSegment, Pause, SegmentSink
 from storage.wavfix import repair_wav_header
 
@@ -32,7 +33,7 @@ def _dt(ts: float) -> datetime:
 
 def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
     files: dict[str, Path] = {}
-    flags: list[str] = []
+    flags: list[str] = list(call.flags)  # e.g. state_unreadable
     for leg, cap in seg.captures.items():
         path = Path(cap.host_path)
         if not path.exists():
@@ -82,8 +83,8 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
         ended_at=_dt(ended),
         legs="both" if seg.legs == "both" else "agent",
         files=files,
-        decision=seg.decision,
-        reasons=tuple(seg.decision.get("reasons", ())),
+        decision=seg.decision.to_dict(),
+        reasons=seg.decision.reasons,
         # What the recording should cover: from the first capture's start.
         bridged_seconds=max(
             0.0,
@@ -113,7 +114,7 @@ class Handoff:
         except Exception:
             log.exception("recording %s: hand-off failed; kept for retry", seg.recording_id)
             record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
-            record["call"]["segment"] = asdict(seg)
+            record["call"]["segment"] = asdict(seg) | {"decision": seg.decision.to_dict()}
             path = self.pending_dir / f"{seg.recording_id}.json"
             path.write_text(json.dumps(record))
             return None
@@ -122,7 +123,7 @@ class Handoff:
         done = 0
         for path in sorted(self.pending_dir.glob("*.json")):
             data = json.loads(path.read_text())
-            call = CallState.from_dict(data["call"])
+            call = load_state(data["call"])  # pending files of older versions too
             if call.segment is None:
                 path.unlink()
                 continue
@@ -134,4 +135,3 @@ class Handoff:
             path.unlink()
             done += 1
         return done
-

@@ -205,7 +205,7 @@ class Stack:
         assert status == 201, body
         call = self.registry.get(body["call_id"])
         await self.wait(lambda: call.decision, 15, "the call to be bridged and decided")
-        if call.decision.get("autostart"):
+        if call.decision and call.decision.autostart:
             await self.wait(lambda: call.recording, 10, "autostart")
         return call
 

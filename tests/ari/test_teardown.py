@@ -62,7 +62,7 @@ def _live_call(tmp_path: Path) -> CallState:
     call = CallState(call_id="c0ffee", source="ari", direction="outbound", agent="a1")
     call.channels = {"agent": "c0ffee-a1", "customer": "c0ffee-c"}
     call.bridge_id = "c0ffee-b"
-    call.decision = Decision("both", True, False, True, True, "all_calls", None, ("t",)).to_dict()
+    call.decision = Decision("both", True, False, True, True, "all_calls", None, ("t",))
     seg = Segment(
         recording_id="r1",
         segment_no=1,
