@@ -42,6 +42,7 @@ from callcore.events import (
     TransferStarted,
     describe,
 )
+from callcore.state import CallState
 from policy import Decision, allowed_action
 
 log = logging.getLogger("callrec.machine")
@@ -198,6 +199,9 @@ class _Live(CallPhase):
             return replace(self, ctx=replace(ctx, transfer=event)).stop("transferred")
         if isinstance(event, CaptureFailed) and event.segment_no == self.segment_no:
             return self.stop("bridged")
+        if isinstance(event, CaptureStopped) and event.segment_no == self.segment_no:
+            # Ended on its own (a spied party hung up first): the files are complete.
+            return Bridged(ctx), [DeliverSegment(self.segment_no)]
         if isinstance(event, Reconnected) and event.parties_alive and not event.capturing:
             return self.stop("bridged")  # the capture died while we were away
         return super().on(event)
@@ -281,6 +285,8 @@ class Consulting(CallPhase):
                 return Bridged(ctx), []
             back = Paused if self.paused else Recording
             return back(ctx, self.segment_no, self.legs), []
+        if isinstance(event, CaptureStopped) and self.segment_no == event.segment_no:
+            return replace(self, segment_no=0, legs=()), [DeliverSegment(event.segment_no)]
         failed = isinstance(event, CaptureFailed) and event.segment_no == self.segment_no
         died = isinstance(event, Reconnected) and event.parties_alive and not event.capturing
         if self.segment_no and (failed or died):
@@ -387,6 +393,34 @@ def _start(ctx: CallContext) -> Step:
 def _after_transfer(ctx: CallContext, done: TransferCompleted) -> Step:
     ctx = ctx.transferred(done)
     return Bridged(ctx), [Decide(ctx.phase, ctx.agent, done.continue_recording)]
+
+
+def resume(call: CallState) -> CallPhase:
+    """The state of a call rebuilt from what was persisted (restart, reconnect).
+
+    Only resting states are persisted: an adapter carries out each event's
+    effects to the end under the call's lock, so no call is saved half-way
+    through starting or stopping a capture.
+    """
+    ctx = CallContext(
+        call.call_id,
+        call.agent,
+        phase=call.phase,
+        decision=call.decision,
+        segments=call.segments,
+        present=frozenset(call.in_bridge),
+        announced=call.announced,
+    )
+    seg = call.segment
+    if call.ended:
+        return Ended(ctx)
+    if seg is not None:
+        legs: Legs = ("agent", "customer") if seg.legs == "both" else ("agent",)
+        live = Paused if seg.paused else Recording
+        return live(ctx, seg.segment_no, legs)
+    if call.decision is not None or {"agent", "customer"} <= ctx.present:
+        return Bridged(ctx)
+    return Dialling(ctx)
 
 
 def step(state: CallPhase, event: Event) -> Step:

@@ -204,3 +204,18 @@ def test_every_transition_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     lines = [r.getMessage() for r in caplog.records]
     assert "c1 dialling -> PartyArrived(role='agent') -> bridged" in lines
     assert "c1 starting -> CaptureStarted(segment_no=1) -> recording" in lines
+
+
+def test_resume_from_persisted_state() -> None:
+    from callcore.machine import resume
+    from callcore.state import CallState, Segment
+
+    call = CallState("c1", "ari", "outbound", "a1", decision=ON_DEMAND, segments=2)
+    assert resume(call).name == "bridged"
+    call.segment = Segment("r", 2, "a1", "agent", ON_DEMAND)
+    call.segment.open_pause(1.0)
+    state = resume(call)
+    assert state.name == "paused" and state.ctx.segments == 2
+    m = CallMachine(state)
+    assert m.feed(AgentAction("resume")) == [MuteCapture(2, False)]
+    assert resume(CallState("c2", "ari", "outbound", "a1")).name == "dialling"
