@@ -35,7 +35,6 @@ from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
 from agi_scripts.ami import Ami, AmiError
 from agi_scripts.facts import (
-    TRUE_WORDS,
     facts_expression,
     parse_facts,
     valid_agent_id,
@@ -43,6 +42,7 @@ from agi_scripts.facts import (
 )
 from callcore.actions import ActionRefused, check_action, toggle_to_action
 from callcore.finish import Handoff
+from callcore.ids import CONTINUE_VAR, is_true
 from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState, Capture, Consultation, Segment
 from callcore.state_store import StateStore
@@ -55,7 +55,6 @@ TRANSFER_CONTEXT = "callrec-agi-transfer"
 # The answer hook's hangup handler reports the agent's transfer checkbox with
 # this UserEvent, since the channel is gone before any AMI Getvar could read it.
 CONTINUE_EVENT = "CallrecContinueRecording"
-CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"
 # Set (inherited) on each agent's channel: a call that agent makes, such as an
 # attended transfer's consultation, carries it. The agent's uniqueid, not a
 # name, so it holds nothing an endpoint's name could add.
@@ -100,6 +99,7 @@ class AgiController:
         ami.on("Hangup", self.on_hangup)
         ami.on("BlindTransfer", self.on_transfer)
         ami.on("AttendedTransfer", self.on_transfer)
+        ami.on_reconnect(self.reconcile)
 
     # ------------------------------------------------------------ AGI entry
 
@@ -294,7 +294,7 @@ class AgiController:
         """The answer hook's hangup handler: an agent's checkbox as it hung up."""
         channel = event.get("Uniqueid", "")
         if event.get("UserEvent") == CONTINUE_EVENT and channel in self._by_channel:
-            self._flags[channel] = event.get("Value", "").lower() in TRUE_WORDS
+            self._flags[channel] = is_true(event.get("Value", ""))
 
     def _note_hangup(self, event: dict[str, str]) -> None:
         """Synchronous, in event order: a channel of ours is gone (see ``_wait_gone``)."""
@@ -323,7 +323,7 @@ class AgiController:
             value = await self.ami.getvar(channel, CONTINUE_VAR)
         except AmiError:
             return False, False
-        return True, value.lower() in TRUE_WORDS
+        return True, is_true(value)
 
     async def on_hangup(self, event: dict[str, str]) -> None:
         channel = event.get("Uniqueid", "")
@@ -581,6 +581,41 @@ class AgiController:
             call.ended = True
             self._maybe_forget(call)
         return found
+
+    async def reconcile(self) -> int:
+        """After the AMI link came back: check every call against Asterisk.
+
+        Hangup events sent while the link was down are lost, so a call whose
+        party left meanwhile would stay "live" until a restart. Each channel
+        callrec knows is looked up; one that is gone is handled as if its
+        Hangup had arrived (the segment is delivered, the call forgotten),
+        as the Stasis path does when its websocket comes back. Returns how
+        many calls ended.
+        """
+        ended = 0
+        for call in list(self.calls.values()):
+            if call.ended:
+                continue
+            consult = call.consult.uniqueid if call.consult else ""
+            for uniqueid in (
+                consult,
+                call.channels.get("agent", ""),
+                call.channels.get("customer", ""),
+            ):
+                if uniqueid and not await self._exists(uniqueid):
+                    log.warning(
+                        "call %s: channel %s left while AMI was away", call.call_id, uniqueid
+                    )
+                    await self.on_hangup({"Event": "Hangup", "Uniqueid": uniqueid})
+            ended += call.ended
+        return ended
+
+    async def _exists(self, uniqueid: str) -> bool:
+        try:
+            await self.ami.getvar(uniqueid, "CALLREC_CALL_ID")
+        except AmiError as exc:
+            return "no such channel" not in str(exc).lower()  # else: unsure, keep it
+        return True
 
     async def drain(self, timeout: float = 15.0) -> None:
         """Wait for segments being finished (service stop)."""
