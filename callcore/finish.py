@@ -9,6 +9,7 @@ A hand-off that fails is kept as a pending file and retried: nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import asdict
@@ -110,7 +111,9 @@ class Handoff:
 
     async def deliver(self, call: CallState, seg: Segment) -> str | None:
         try:  # a file we cannot finish (bad header, stereo) is kept too
-            return await self.sink.accept_segment(build_finished(call, seg))
+            # Header repair and stereo read and write whole files: off the loop.
+            finished = await asyncio.to_thread(build_finished, call, seg)
+            return await self.sink.accept_segment(finished)
         except Exception:
             log.exception("recording %s: hand-off failed; kept for retry", seg.recording_id)
             record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
@@ -128,7 +131,8 @@ class Handoff:
                 path.unlink()
                 continue
             try:
-                await self.sink.accept_segment(build_finished(call, call.segment))
+                finished = await asyncio.to_thread(build_finished, call, call.segment)
+                await self.sink.accept_segment(finished)
             except Exception:
                 log.exception("recording %s: hand-off retry failed", data["segment_id"])
                 continue

@@ -78,7 +78,9 @@ async def start_call(env: AgiEnv, keep_recording: bool) -> tuple[str, CallState,
         "xfer", CALLREC_AGENT="1001", CALLREC_CAMPAIGN="xfer_demand", CALLREC_NUMBER=NY_NUMBER
     )
     call = await env.call_for(customer)
-    assert call.recording and call.agent == "1001"
+    # The decision is set before MixMonitor starts (same AGI request): wait for it.
+    await wait_for(lambda: call.recording, STEP, "autostart")
+    assert call.agent == "1001"
     first_agent = call.agent_channel_name
     if keep_recording:  # the transferring agent ticks "continue recording"
         await env.service.ami.setvar(first_agent, "CALLREC_CONTINUE_RECORDING", "1")

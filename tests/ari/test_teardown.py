@@ -19,6 +19,7 @@ from callcore.state import CallState, Capture, Segment
 from callcore.state_store import StateStore
 from policy import Config, Decision
 from storage.segment import FinishedSegment
+from tests.ari.harness import per_call_leftovers
 
 
 class RefusingAri:
@@ -121,3 +122,27 @@ async def test_unexpected_stop_error_still_delivers(tmp_path: Path) -> None:
     app, sink, _ = await _end_with(tmp_path, RuntimeError("anything at all"))
     assert [s.recording_id for s in sink.segments] == ["r1"]
     assert app.calls == {} and app.registry.all() == []
+
+
+async def test_no_per_call_objects_remain_after_many_calls(tmp_path: Path) -> None:
+    client = RefusingAri(AriConflict(409, "Recording not in session", "POST", "/x"))
+    sink = Sink()
+    app = StasisApp(
+        client,  # type: ignore[arg-type]
+        config=Config,
+        registry=CallRegistry(),
+        store=StateStore(tmp_path / "state"),
+        handoff=Handoff(sink, tmp_path / "pending"),
+        recording_dir=tmp_path,
+        agent_endpoint=lambda a: f"PJSIP/{a}",
+        customer_endpoint=lambda n: f"PJSIP/{n}",
+    )
+    for n in range(50):
+        call = _live_call(tmp_path)
+        call.call_id = f"c{n}"
+        call.channels = {"agent": f"c{n}-a1", "customer": f"c{n}-c"}
+        app._track(call)
+        app._dtmf(call.channels["agent"], "*")  # a matcher is made for the call
+        await app._end_call(call, at=1001.0)
+    assert len(sink.segments) == 50
+    assert per_call_leftovers(app) == {}
