@@ -25,9 +25,31 @@ from ari_app.capture import Capturer, event_time
 from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.dtmf import DtmfMatcher
 from ari_app.waiters import Waiters
-from callcore.actions import ActionRefused, toggle_to_action
+from callcore.actions import ActionRefused
+from callcore.events import (
+    AgentAction,
+    AgentToggle,
+    CaptureFailed,
+    CaptureStarted,
+    CaptureStopped,
+    Decide,
+    Decided,
+    DeliverSegment,
+    Effect,
+    Event,
+    HungUp,
+    MuteCapture,
+    PartyArrived,
+    PlayRefusal,
+    Reconnected,
+    StartCapture,
+    StopCapture,
+    TransferCompleted,
+    TransferStarted,
+)
 from callcore.finish import Handoff
 from callcore.ids import CONTINUE_VAR, is_true, safe_id
+from callcore.machine import CallMachine, resume
 from callcore.registry import CallRegistry
 from callcore.state import CallState, PendingTransfer
 from callcore.state_store import StateStore
@@ -96,6 +118,7 @@ class StasisApp:
         self._by_channel: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._matchers: dict[str, DtmfMatcher] = {}
+        self.machines: dict[str, CallMachine] = {}  # each call's recording life
         # Bridge{Blind,Attended}Transfer events by the transferring channel's
         # id: they may arrive just before or just after the StasisStart of
         # the channel that replaces the agent, and tell who the new agent is.
@@ -145,6 +168,8 @@ class StasisApp:
 
     def _track(self, call: CallState) -> None:
         self.calls[call.call_id] = call
+        if call.call_id not in self.machines:
+            self.machines[call.call_id] = CallMachine(resume(call))
         for channel_id in call.channels.values():
             self._by_channel[channel_id] = call.call_id
         self.registry.register(call, self)
@@ -323,18 +348,20 @@ class StasisApp:
                 return
             if role not in call.in_bridge:
                 call.in_bridge.append(role)
+            arrived = PartyArrived("agent" if role == "agent" else "customer")
             if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
-                # The last party: bridge it and start the captures together (a
-                # snoop needs no bridge), saving a round trip before recording.
+                # The last party: bridge it and let the machine decide and
+                # start the captures meanwhile (a snoop needs no bridge).
                 call.bridged_at = time.time()
                 self._save(call)
                 await asyncio.gather(
                     self.client.add_channel(call.bridge_id, channel_id),
-                    self._decide_and_autostart(call),
+                    self._drive(call, arrived),
                 )
             else:
                 await self.client.add_channel(call.bridge_id, channel_id)
                 self._save(call)
+                await self._drive(call, arrived)
 
     async def _announce(self, call: CallState, channel_id: str) -> None:
         """Once per call, to the prospect, before any agent is connected."""
@@ -355,10 +382,48 @@ class StasisApp:
         call.announcement = prompt
         self._save(call)
 
-    async def _decide_and_autostart(
-        self, call: CallState, continue_recording: bool = False
-    ) -> None:
-        facts = CallFacts.from_dict(call.facts(continue_recording=continue_recording))
+    # ------------------------------------------- the machine and its effects
+
+    async def _drive(self, call: CallState, event: Event) -> list[str]:
+        """Feed the call's machine and carry out every effect, to a resting state.
+
+        Runs under the call's lock, so the machine never rests half-way
+        through starting or stopping a capture. Returns the rules of any
+        refusal (the caller answers them: a 409 or the refusal tone).
+        """
+        machine = self.machines.get(call.call_id)
+        if machine is None:
+            return []
+        queue, refusals = [event], []
+        while queue:
+            for effect in machine.feed(queue.pop(0)):
+                if isinstance(effect, PlayRefusal):
+                    refusals.append(effect.rule)
+                    call.refusals.append(effect.rule)
+                    self._save(call)
+                else:
+                    queue.extend(await self._carry_out(call, effect))
+        return refusals
+
+    async def _carry_out(self, call: CallState, effect: Effect) -> list[Event]:
+        if isinstance(effect, Decide):
+            return [self._decide(call, effect)]
+        if isinstance(effect, StartCapture):
+            return [await self._start_segment(call, effect.segment_no)]
+        if isinstance(effect, StopCapture):
+            if call.segment is not None:
+                await self.capturer.stop(call.segment, effect.at)  # never raises
+                self._save(call)
+            return [CaptureStopped(effect.segment_no)]
+        if isinstance(effect, MuteCapture):
+            await self._mute(call, effect.muted)
+        elif isinstance(effect, DeliverSegment):
+            await self._deliver(call)
+        return []  # PlayPrompt: the announcement runs before bridging; EndCall: _end_call
+
+    def _decide(self, call: CallState, effect: Decide) -> Decided:
+        call.agent, call.phase = effect.agent, effect.phase
+        facts = CallFacts.from_dict(call.facts(continue_recording=effect.continue_recording))
         decision = decide(self.config(), facts)
         call.decision = decision
         self._save(call)
@@ -371,21 +436,16 @@ class StasisApp:
             decision.autostart,
             ",".join(decision.reasons),
         )
-        if decision.autostart and decision.legs != "none":
-            await self._start_segment(call)
+        return Decided(decision)
 
-    # ------------------------------------------------------------ recording
-
-    async def _start_segment(self, call: CallState) -> None:
+    async def _start_segment(self, call: CallState, segment_no: int) -> Event:
         begun = time.time()
+        call.segments = segment_no
         try:
-            call.segments += 1
-            seg = await self.capturer.start(call, call.segments)
+            seg = await self.capturer.start(call, segment_no)
         except (AriError, AriUnavailable, TimeoutError) as exc:
             log.error("call %s: capture did not start: %s", call.call_id, exc)
-            if call.segment is not None:
-                await self._stop_segment(call)
-            return
+            return CaptureFailed(segment_no, str(exc))
         # StasisStart of the party that completed the call -> every capture running.
         since = self._stasis_start_at.pop(call.call_id, 0.0) or call.bridged_at or begun
         self.latencies.append(time.time() - since)
@@ -397,49 +457,57 @@ class StasisApp:
             seg.recording_id,
             seg.legs,
         )
+        return CaptureStarted(segment_no)
 
-    async def _stop_segment(self, call: CallState, at: float | None = None) -> None:
-        """Stop, wait for complete files, persist, then hand the segment to storage."""
+    async def _mute(self, call: CallState, muted: bool) -> None:
         seg = call.segment
         if seg is None:
             return
-        await self.capturer.stop(seg, at)
-        call.segment = None
+        try:
+            await self.capturer.set_muted(seg, muted)
+        except (AriError, AriUnavailable) as exc:
+            log.error("call %s: %s failed: %s", call.call_id, "mute" if muted else "unmute", exc)
+        now = time.time()
+        if muted:
+            seg.open_pause(now)
+        else:
+            seg.close_pause(now)
+        self._save(call)
+        log.info("call %s: %s at %.3f", call.call_id, "pause" if muted else "resume", now)
+
+    async def _deliver(self, call: CallState) -> None:
+        """Persist the call without its stopped segment, then hand the segment to storage."""
+        seg, call.segment = call.segment, None
+        if seg is None:
+            return
+        self._save(call)
         if not any(cap.started_at for cap in seg.captures.values()):
             log.warning(
                 "call %s: segment %d never started capturing; nothing to keep",
                 call.call_id,
                 seg.segment_no,
             )
-            self._save(call)
             return
-        self._save(call)
         await self.handoff.deliver(call, seg)  # a failed hand-off is kept and retried
+
+    async def _stop_segment(self, call: CallState, at: float | None = None) -> None:
+        """Stop and deliver whatever segment the call holds (the safety net)."""
+        if call.segment is not None:
+            await self.capturer.stop(call.segment, at)
+            await self._deliver(call)
 
     # CallController protocol (used by the HTTP API through the registry).
     async def perform(self, call: CallState, action: str) -> None:
         async with self._lock(call.call_id):
-            seg = call.segment
-            if action == "start":
-                await self._start_segment(call)
-            elif action == "stop":
-                await self._stop_segment(call)
-            elif action in ("pause", "resume") and seg is not None:
-                await self.capturer.set_muted(seg, action == "pause")
-                now = time.time()
-                if action == "pause":
-                    seg.open_pause(now)
-                else:
-                    seg.close_pause(now)
-                self._save(call)
-                log.info("call %s: %s at %.3f", call.call_id, action, now)
+            refused = await self._drive(call, AgentAction(action))  # type: ignore[arg-type]
+        if refused:
+            raise ActionRefused(action, refused[0])
 
     async def transfer(self, call: CallState, agent: str, continue_recording: bool) -> None:
         """Agent A hands the customer to agent B: A's segment ends, B's is decided."""
         self._validate_agent(agent)
         async with self._lock(call.call_id):
-            if call.segment is not None:
-                await self._stop_segment(call)
+            await self._drive(call, TransferStarted(agent, continue_recording))
             n = sum(1 for role in call.channels if role.startswith("agent")) + 1
             new_channel = f"{call.call_id}-a{n}"
             call.transfer = PendingTransfer(agent, continue_recording, new_channel)
@@ -484,8 +552,6 @@ class StasisApp:
                 "call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent
             )
             async with self._lock(call.call_id):
-                if call.segment is not None:
-                    await self._stop_segment(call)
                 call.transfer = PendingTransfer(agent, continue_recording)
                 await self._complete_transfer(call, channel["id"], in_bridge=True)
         finally:
@@ -551,11 +617,14 @@ class StasisApp:
         if old:
             with contextlib.suppress(AriError):
                 await self.client.remove_channel(call.bridge_id, old)
-            with contextlib.suppress(AriError):
-                await self.client.hangup(old)
         call.bridged_at = time.time()
         self._matchers.pop(call.call_id, None)
-        await self._decide_and_autostart(call, bool(info and info.continue_recording))
+        # A's segment (if still running) ends and is delivered; B's is decided.
+        done = TransferCompleted(call.agent, bool(info and info.continue_recording))
+        await self._drive(call, done)
+        if old:
+            with contextlib.suppress(AriError, AriUnavailable):
+                await self.client.hangup(old)
 
     # ----------------------------------------------------------------- DTMF
 
@@ -566,21 +635,20 @@ class StasisApp:
             return  # only the agent's keys control recording
         matcher = self._matchers.setdefault(call.call_id, DtmfMatcher(self.dtmf, self.dtmf_timeout))
         toggle = matcher.feed(digit, time.monotonic())
-        if toggle:
+        if toggle in ("toggle_record", "toggle_pause"):
             self._spawn(self._dtmf_action(call, toggle), "DTMF action")
 
     async def _dtmf_action(self, call: CallState, toggle: str) -> None:
-        if not call.decision:
-            return
-        action = toggle_to_action(call, toggle)
-        try:
-            await self.registry.act(call.call_id, action)
-            log.info("call %s: DTMF %s by agent %s", call.call_id, action, call.agent)
-        except ActionRefused as refused:
-            log.info("call %s: DTMF %s refused (%s)", call.call_id, action, refused.rule)
-            call.refusals.append(refused.rule)
-            self._save(call)
+        async with self._lock(call.call_id):
+            if call.ended:
+                return
+            refused = await self._drive(call, AgentToggle(toggle))  # type: ignore[arg-type]
+        self.registry.changed(call)
+        if refused:
+            log.info("call %s: DTMF %s refused (%s)", call.call_id, toggle, refused[0])
             await self._refusal_tone(call)
+        else:
+            log.info("call %s: DTMF %s by agent %s", call.call_id, toggle, call.agent)
 
     async def _refusal_tone(self, call: CallState) -> None:
         playback_id = f"{call.call_id}-refuse-{uuid.uuid4().hex[:6]}"
@@ -613,7 +681,8 @@ class StasisApp:
                 return
             call.ended = True
             try:
-                if call.segment is not None:
+                await self._drive(call, HungUp("customer", at))
+                if call.segment is not None:  # whatever the machine said: deliver it
                     await self._stop_segment(call, at)
             except Exception:
                 log.exception("call %s: finishing its segment failed", call.call_id)
@@ -633,6 +702,7 @@ class StasisApp:
         for channel_id in call.channels.values():
             self._by_channel.pop(channel_id, None)
         self._matchers.pop(call.call_id, None)
+        self.machines.pop(call.call_id, None)
         self._locks.pop(call.call_id, None)
         self._stasis_start_at.pop(call.call_id, None)
         log.info("call %s ended after %d segment(s)", call.call_id, call.segments)
@@ -661,9 +731,11 @@ class StasisApp:
                 await self._end_call(call, _last_write(call))
                 continue
             if call.segment is not None:
-                for cap in call.segment.captures.values():
-                    if not await self.capturer.still_live(cap):
-                        log.warning("recording %s ended while away", cap.handle)
+                live = [await self.capturer.still_live(c) for c in call.segment.captures.values()]
+                if not all(live):
+                    log.warning("call %s: a capture ended while away", call.call_id)
+                    async with self._lock(call.call_id):  # what it holds is delivered
+                        await self._drive(call, Reconnected(parties_alive=True, capturing=False))
             log.info("call %s recovered (recording=%s)", call.call_id, call.recording)
         await self._reap_orphans(channels)
         self.connected.set()

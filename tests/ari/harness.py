@@ -111,6 +111,7 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
         "matchers": app._matchers,
         "transfer_events": app._transfer_events,
         "stasis_start_at": app._stasis_start_at,
+        "machines": app.machines,
         "waiters": app.waiters._futures,
     }
     return {name: dict(value) for name, value in held.items() if value}
