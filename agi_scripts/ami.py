@@ -40,6 +40,9 @@ class Ami:
         self.timeout = timeout
         self.manager: Any = None
         self._handlers: dict[str, list[EventHandler]] = {}
+        self._reconnect_handlers: list[Callable[[], Awaitable[object]]] = []
+        self._logins = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def on(self, event: str, handler: EventHandler) -> None:
         """Call ``handler(event_fields)`` for every AMI event of that name."""
@@ -47,6 +50,20 @@ class Ami:
         self._handlers.setdefault(event, []).append(handler)
         if first and self.manager is not None:  # already connected: subscribe now
             self.manager.register_event(event, self._dispatch)
+
+    def on_reconnect(self, handler: Callable[[], Awaitable[object]]) -> None:
+        """Run ``handler()`` after each re-login: events sent meanwhile are lost."""
+        self._reconnect_handlers.append(handler)
+
+    def _logged_in(self, _manager: Any) -> None:
+        self._logins += 1
+        if self._logins == 1:
+            return
+        log.warning("AMI connection back; reconciling calls with Asterisk")
+        for handler in self._reconnect_handlers:
+            task = asyncio.ensure_future(_guarded(handler()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -58,6 +75,7 @@ class Ami:
             secret=self.address.secret,
             ping_delay=10,
             log=logging.getLogger("callrec.agi.ami.manager"),
+            on_login=self._logged_in,
         )
         for name in self._handlers:
             self.manager.register_event(name, self._dispatch)
@@ -122,3 +140,10 @@ async def _gather(coros: list[Awaitable[None]]) -> None:
     for result in await asyncio.gather(*coros, return_exceptions=True):
         if isinstance(result, BaseException):
             log.error("AMI event handler failed", exc_info=result)
+
+
+async def _guarded(work: Awaitable[object]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("AMI reconnect handler failed")

@@ -30,13 +30,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
 from agi_scripts.ami import Ami, AmiError
 from agi_scripts.facts import (
-    TRUE_WORDS,
     facts_expression,
     parse_facts,
     valid_agent_id,
@@ -44,8 +42,9 @@ from agi_scripts.facts import (
 )
 from callcore.actions import ActionRefused, check_action, toggle_to_action
 from callcore.finish import Handoff
+from callcore.ids import CONTINUE_VAR, is_true
 from callcore.registry import CallNotFound, CallRegistry
-from callcore.state import CallState, Capture, Segment
+from callcore.state import CallState, Capture, Consultation, Segment
 from callcore.state_store import StateStore
 from policy import CallFacts, Config, Decision, decide
 from storage.segment import new_recording_id
@@ -56,7 +55,6 @@ TRANSFER_CONTEXT = "callrec-agi-transfer"
 # The answer hook's hangup handler reports the agent's transfer checkbox with
 # this UserEvent, since the channel is gone before any AMI Getvar could read it.
 CONTINUE_EVENT = "CallrecContinueRecording"
-CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"
 # Set (inherited) on each agent's channel: a call that agent makes, such as an
 # attended transfer's consultation, carries it. The agent's uniqueid, not a
 # name, so it holds nothing an endpoint's name could add.
@@ -101,6 +99,7 @@ class AgiController:
         ami.on("Hangup", self.on_hangup)
         ami.on("BlindTransfer", self.on_transfer)
         ami.on("AttendedTransfer", self.on_transfer)
+        ami.on_reconnect(self.reconcile)
 
     # ------------------------------------------------------------ AGI entry
 
@@ -124,7 +123,7 @@ class AgiController:
             self.calls[call_id] = call
             self._locks[call_id] = asyncio.Lock()
         async with self._locks[call_id]:
-            previous = str(call.extra.get("agent_uniqueid", ""))
+            previous = call.agent_uniqueid
             if previous and previous != chan.uniqueid:
                 # A new agent on a known call: the transfer SPEC 2.4/2.5 speak of.
                 via = await chan.get(f"${{FILTER(0-9.,${{{FROM_AGENT_VAR}}})}}")
@@ -138,26 +137,25 @@ class AgiController:
                 if call.segment is not None:
                     self._end_segment(call)
                 self._by_channel.pop(previous, None)
-                call.extra.pop("consult", None)
+                call.consult = None
                 call.phase = "post_transfer"
                 call.agent = facts.agent
+                keep, call.continue_recording = call.continue_recording, False
                 continue_recording = bool(
-                    call.extra.pop("continue_recording", False)
-                    or self._flags.pop(previous, False)
-                    or facts.continue_recording
+                    keep or self._flags.pop(previous, False) or facts.continue_recording
                 )
             # Channels by uniqueid: AMI events carry it and AMI actions accept it,
             # and unlike a channel name it holds nothing an endpoint's name can add.
             call.channels["agent"] = chan.uniqueid
-            call.extra["agent_channel_name"] = chan.name
-            call.extra["agent_uniqueid"] = chan.uniqueid
+            call.agent_channel_name = chan.name
+            call.agent_uniqueid = chan.uniqueid
             self._by_channel[chan.uniqueid] = call_id
             if facts.customer_uniqueid and not call.channels.get("customer"):
                 call.channels["customer"] = facts.customer_uniqueid
                 self._by_channel[facts.customer_uniqueid] = call_id
             facts_in = CallFacts.from_dict(call.facts(continue_recording=continue_recording))
             decision = decide(self.policy(), facts_in)
-            call.decision = decision.to_dict()
+            call.decision = decision
             await self._publish(chan.set, call_id, decision, call.phase)
             await chan.set(f"__{FROM_AGENT_VAR}", chan.uniqueid)
             if decision.autostart:
@@ -185,15 +183,10 @@ class AgiController:
         again when the transfer completes (``on_transfer``); the channel is
         watched so an abandoned consultation is forgotten on its hangup.
         """
-        previous = call.extra.get("consult")
-        if isinstance(previous, dict) and previous.get("uniqueid") != chan.uniqueid:
-            self._by_channel.pop(str(previous.get("uniqueid", "")), None)
-        call.extra["consult"] = {
-            "uniqueid": chan.uniqueid,
-            "name": chan.name,
-            "agent": agent,
-            "continue_recording": flag,
-        }
+        previous = call.consult
+        if previous is not None and previous.uniqueid != chan.uniqueid:
+            self._by_channel.pop(previous.uniqueid, None)
+        call.consult = Consultation(chan.uniqueid, chan.name, agent, flag)
         self._by_channel[chan.uniqueid] = call.call_id
         decision = self._decide_for(call, agent, flag)
         await self._publish(chan.set, call.call_id, decision, "post_transfer")
@@ -284,7 +277,7 @@ class AgiController:
         async with self._locks[call.call_id]:
             if call.segment is not None:
                 await self._stop(call, None)
-            call.extra["continue_recording"] = continue_recording
+            call.continue_recording = continue_recording
             await self.ami.setvar(customer, "CALLREC_TRANSFER_DIAL", dial)
             await self.ami.setvar(customer, "__CALLREC_AGENT", agent)
             await self.ami.setvar(
@@ -301,7 +294,7 @@ class AgiController:
         """The answer hook's hangup handler: an agent's checkbox as it hung up."""
         channel = event.get("Uniqueid", "")
         if event.get("UserEvent") == CONTINUE_EVENT and channel in self._by_channel:
-            self._flags[channel] = event.get("Value", "").lower() in TRUE_WORDS
+            self._flags[channel] = is_true(event.get("Value", ""))
 
     def _note_hangup(self, event: dict[str, str]) -> None:
         """Synchronous, in event order: a channel of ours is gone (see ``_wait_gone``)."""
@@ -330,7 +323,7 @@ class AgiController:
             value = await self.ami.getvar(channel, CONTINUE_VAR)
         except AmiError:
             return False, False
-        return True, value.lower() in TRUE_WORDS
+        return True, is_true(value)
 
     async def on_hangup(self, event: dict[str, str]) -> None:
         channel = event.get("Uniqueid", "")
@@ -339,12 +332,12 @@ class AgiController:
             return
         call = self.calls[call_id]
         async with self._locks[call_id]:
-            consult = call.extra.get("consult")
-            if isinstance(consult, dict) and consult.get("uniqueid") == channel:
+            consult = call.consult
+            if consult is not None and consult.uniqueid == channel:
                 # The consulted agent left before any transfer: nothing changes.
-                call.extra.pop("consult", None)
+                call.consult = None
                 log.info("call %s: consultation with agent %s ended without a transfer",
-                         call_id, consult.get("agent"))  # fmt: skip
+                         call_id, consult.agent)  # fmt: skip
             elif channel == call.channels.get("agent"):
                 if call.segment is not None:
                     self._end_segment(call)
@@ -378,27 +371,27 @@ class AgiController:
         if call_id is None or call_id not in self.calls:
             return
         call = self.calls[call_id]
-        call.extra["transfer"] = name
+        call.last_transfer = name
         log.info("call %s: %s by %s (%s)", call_id, name, transferer, event.get("Result"))
         if name != "AttendedTransfer" or event.get("Result") != "Success":
             return
         async with self._locks[call_id]:
-            consult = call.extra.pop("consult", None)
-            if not isinstance(consult, dict):
+            consult, call.consult = call.consult, None
+            if consult is None:
                 return  # e.g. a consultation callrec never saw answer
             await self._complete_attended(call, transferer, consult)
             self.store.save(call)
         self.registry.changed(call)
 
     async def _complete_attended(
-        self, call: CallState, transferer: str, consult: dict[str, Any]
+        self, call: CallState, transferer: str, consult: Consultation
     ) -> None:
         alive, flag = await self._agent_checkbox(transferer)
         if not alive:  # it hung up as the transfer completed: its checkbox came by event
             flag = (
                 self._flags.pop(transferer, False)
                 if await self._wait_gone(transferer)
-                else (bool(consult.get("continue_recording")))
+                else consult.continue_recording
             )
         old_agent = call.channels.get("agent", "")
         if call.segment is not None:
@@ -408,15 +401,15 @@ class AgiController:
                 await self._stop(call, None)
         if old_agent:
             self._by_channel.pop(old_agent, None)
-        uniqueid, agent = str(consult["uniqueid"]), str(consult["agent"])
+        uniqueid, agent = consult.uniqueid, consult.agent
         call.agent = agent
         call.phase = "post_transfer"
         call.channels["agent"] = uniqueid
-        call.extra["agent_channel_name"] = str(consult.get("name", ""))
-        call.extra["agent_uniqueid"] = uniqueid
+        call.agent_channel_name = consult.name
+        call.agent_uniqueid = uniqueid
         self._by_channel[uniqueid] = call.call_id
         decision = self._decide_for(call, agent, flag)
-        call.decision = decision.to_dict()
+        call.decision = decision
         if decision.autostart:
             await self._start(call, None)
 
@@ -462,7 +455,7 @@ class AgiController:
     async def _start(self, call: CallState, chan: AgiChannel | None) -> None:
         legs = call.current_decision().legs
         recording_id = new_recording_id()
-        number = int(call.extra.get("segments_started", 0)) + 1
+        number = call.segments + 1
         if chan is not None:
             await chan.exec("MixMonitor", mixmonitor.app_data(self.monitor, recording_id, legs))
             mix_id = await chan.get(f"${{{mixmonitor.MIXMONITOR_ID_VAR}}}")
@@ -480,7 +473,7 @@ class AgiController:
             segment_no=number,
             agent=call.agent,
             legs=legs,
-            decision=dict(call.decision),
+            decision=call.current_decision(),
             started_at=now,
         )
         for leg in mixmonitor.legs_captured(legs):
@@ -490,12 +483,12 @@ class AgiController:
                 host_path=str(self.monitor.host_path(recording_id, leg)),
                 started_at=now,
             )
-        call.extra["segments_started"] = number
-        call.extra["mixmonitor_id"] = mix_id
+        call.segments = number
+        call.mixmonitor_id = mix_id
         call.segment = seg
 
     async def _stop(self, call: CallState, chan: AgiChannel | None) -> None:
-        mix_id = str(call.extra.get("mixmonitor_id", ""))
+        mix_id = call.mixmonitor_id
         if chan is not None:
             await chan.exec("StopMixMonitor", mix_id)
         else:
@@ -526,7 +519,6 @@ class AgiController:
         if not await mixmonitor.wait_closed(paths, self.close_timeout):
             log.error("recording %s: MixMonitor files not closed in time", seg.recording_id)
         await self.handoff.deliver(call, seg)
-        call.segments_done += 1
         log.info("recording %s handed off (call %s)", seg.recording_id, call.call_id)
 
     def _finished(self, call: CallState, task: asyncio.Task[None]) -> None:
@@ -589,6 +581,41 @@ class AgiController:
             call.ended = True
             self._maybe_forget(call)
         return found
+
+    async def reconcile(self) -> int:
+        """After the AMI link came back: check every call against Asterisk.
+
+        Hangup events sent while the link was down are lost, so a call whose
+        party left meanwhile would stay "live" until a restart. Each channel
+        callrec knows is looked up; one that is gone is handled as if its
+        Hangup had arrived (the segment is delivered, the call forgotten),
+        as the Stasis path does when its websocket comes back. Returns how
+        many calls ended.
+        """
+        ended = 0
+        for call in list(self.calls.values()):
+            if call.ended:
+                continue
+            consult = call.consult.uniqueid if call.consult else ""
+            for uniqueid in (
+                consult,
+                call.channels.get("agent", ""),
+                call.channels.get("customer", ""),
+            ):
+                if uniqueid and not await self._exists(uniqueid):
+                    log.warning(
+                        "call %s: channel %s left while AMI was away", call.call_id, uniqueid
+                    )
+                    await self.on_hangup({"Event": "Hangup", "Uniqueid": uniqueid})
+            ended += call.ended
+        return ended
+
+    async def _exists(self, uniqueid: str) -> bool:
+        try:
+            await self.ami.getvar(uniqueid, "CALLREC_CALL_ID")
+        except AmiError as exc:
+            return "no such channel" not in str(exc).lower()  # else: unsure, keep it
+        return True
 
     async def drain(self, timeout: float = 15.0) -> None:
         """Wait for segments being finished (service stop)."""

@@ -11,8 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# Channel variable -> characters Asterisk may pass through for it.
-_ID_CHARS = "0-9A-Za-z_.@:\\-"  # FILTER wants a literal "-" escaped
+from callcore.ids import TRUE_WORDS, safe_id
+
+# Channel variable -> characters Asterisk may pass through for it. Ids keep
+# "@", ":" and "/" so that one holding them is refused (callcore.ids), not
+# silently turned into another id.
+_ID_CHARS = "0-9A-Za-z_.@:/\\-"  # FILTER wants a literal "-" escaped
 FACT_VARS: tuple[tuple[str, str], ...] = (
     ("CALLREC_CALL_ID", "0-9a-f"),
     ("CALLREC_AGENT", _ID_CHARS),
@@ -29,10 +33,8 @@ FACT_VARS: tuple[tuple[str, str], ...] = (
 )
 SEPARATOR = "|"  # in no filter set above, so it cannot appear inside a value
 
-_ID = re.compile(r"^[0-9A-Za-z_.@:-]{1,64}$")
 _HEX = re.compile(r"^[0-9a-f]{32}$")
 _UNIQUEID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 class FactsError(ValueError):
@@ -74,7 +76,7 @@ class ChannelFacts:
 def _opt_id(value: str, name: str) -> str | None:
     if not value:
         return None
-    if not _ID.match(value):
+    if not safe_id(value):
         raise FactsError(f"{name}: not a valid id")
     return value
 
@@ -118,7 +120,7 @@ def parse_facts(raw: str) -> ChannelFacts:
 
 
 def valid_agent_id(agent: str) -> bool:
-    return bool(_ID.match(agent))
+    return safe_id(agent)
 
 
 def valid_call_id(call_id: str) -> bool:

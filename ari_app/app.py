@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -26,17 +25,38 @@ from ari_app.capture import Capturer, event_time
 from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.dtmf import DtmfMatcher
 from ari_app.waiters import Waiters
-from callcore.actions import ActionRefused, toggle_to_action
+from callcore.actions import ActionRefused
+from callcore.events import (
+    AgentAction,
+    AgentToggle,
+    CaptureFailed,
+    CaptureStarted,
+    CaptureStopped,
+    Decide,
+    Decided,
+    DeliverSegment,
+    Effect,
+    Event,
+    HungUp,
+    MuteCapture,
+    PartyArrived,
+    PlayRefusal,
+    Reconnected,
+    StartCapture,
+    StopCapture,
+    TransferCompleted,
+    TransferStarted,
+)
 from callcore.finish import Handoff
+from callcore.ids import CONTINUE_VAR, is_true, safe_id
+from callcore.machine import CallMachine, resume
 from callcore.registry import CallRegistry
-from callcore.state import CallState
+from callcore.state import CallState, PendingTransfer
 from callcore.state_store import StateStore
 from policy import CallFacts, Config, decide, normalize_e164
 
 log = logging.getLogger("callrec.ari")
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"  # the transferring agent's checkbox
 REFUSAL_TONE = "sound:beeperr"  # a short error beep the agent hears (not the customer)
 EVENT_TYPES = [
     "StasisStart",
@@ -98,6 +118,7 @@ class StasisApp:
         self._by_channel: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._matchers: dict[str, DtmfMatcher] = {}
+        self.machines: dict[str, CallMachine] = {}  # each call's recording life
         # Bridge{Blind,Attended}Transfer events by the transferring channel's
         # id: they may arrive just before or just after the StasisStart of
         # the channel that replaces the agent, and tell who the new agent is.
@@ -106,6 +127,7 @@ class StasisApp:
         self._events_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
+        self._stasis_start_at: dict[str, float] = {}  # for latencies only
         self.latencies: list[float] = []  # last StasisStart -> all captures started (s)
 
     # ------------------------------------------------------------ lifecycle
@@ -146,6 +168,8 @@ class StasisApp:
 
     def _track(self, call: CallState) -> None:
         self.calls[call.call_id] = call
+        if call.call_id not in self.machines:
+            self.machines[call.call_id] = CallMachine(resume(call))
         for channel_id in call.channels.values():
             self._by_channel[channel_id] = call.call_id
         self.registry.register(call, self)
@@ -175,15 +199,14 @@ class StasisApp:
                 # the transfer task runs, and must not end the customer's call.
                 owner = self.calls.get(self._by_channel[replaced["id"]])
                 if owner is not None:
-                    owner.extra.setdefault("previous_agents", []).append(replaced["id"])
+                    owner.previous_agents.append(replaced["id"])
                 self.waiters.expect("Transfer", replaced["id"])
                 self._spawn(self._native_transfer(event), "native transfer")
             elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
             elif args and args[0] == "call" and len(args) >= 3:
-                call = self.calls.get(args[1])
-                if call is not None:
-                    call.extra["stasis_start_at"] = time.time()
+                if args[1] in self.calls:
+                    self._stasis_start_at[args[1]] = time.time()
                 self._spawn(self._party_arrived(args[1], args[2], channel_id), "call party")
         elif kind in ("RecordingStarted", "RecordingFinished", "RecordingFailed"):
             name = event["recording"]["name"]
@@ -205,7 +228,7 @@ class StasisApp:
             if event.get("variable") == CONTINUE_VAR and channel_id in self._by_channel:
                 call = self.calls.get(self._by_channel[channel_id])
                 if call is not None and call.channels.get("agent") == channel_id:
-                    call.extra["continue_flag"] = str(event.get("value", ""))
+                    call.continue_flag = str(event.get("value", ""))
                     self._save(call)
         elif kind in ("BridgeBlindTransfer", "BridgeAttendedTransfer"):
             transferer = channel_id or (event.get("transferer_first_leg") or {}).get("id", "")
@@ -217,7 +240,7 @@ class StasisApp:
     # ----------------------------------------------------------- call flows
 
     def _validate_agent(self, agent: str) -> None:
-        if not SAFE_ID.match(agent or ""):
+        if not safe_id(agent or ""):
             raise CallSetupError("call.bad_agent", f"agent id {agent!r} is not a valid id")
 
     async def originate_call(
@@ -236,7 +259,7 @@ class StasisApp:
         except TimeoutError:
             raise CallSetupError("calls.not_ready", "not connected to Asterisk yet") from None
         for name, value in (("campaign", campaign), ("lead_list", lead_list)):
-            if value is not None and not SAFE_ID.match(value):
+            if value is not None and not safe_id(value):
                 raise CallSetupError(f"call.bad_{name}", f"{name} {value!r} is not a valid id")
         e164 = normalize_e164(number, self.default_region)
         if e164 is None:
@@ -273,7 +296,7 @@ class StasisApp:
         queue, agent, campaign = (a or None for a in args[1:4])
         channel = event["channel"]
         channel_id = channel["id"]
-        if not agent or not SAFE_ID.match(agent) or (queue and not SAFE_ID.match(queue)):
+        if not agent or not safe_id(agent) or (queue and not safe_id(queue)):
             log.error(
                 "inbound call %s: bad queue/agent %r/%r; hanging up", channel_id, queue, agent
             )
@@ -287,7 +310,7 @@ class StasisApp:
             direction="inbound",
             agent=agent,
             queue=queue,
-            campaign=campaign if campaign and SAFE_ID.match(campaign) else None,
+            campaign=campaign if campaign and safe_id(campaign) else None,
             customer_number=number,
         )
         call.channels = {"customer": channel_id}
@@ -323,21 +346,22 @@ class StasisApp:
             if role == "transfer":
                 await self._complete_transfer(call, channel_id)
                 return
-            in_bridge = call.extra.setdefault("in_bridge", [])
-            if role not in in_bridge:
-                in_bridge.append(role)
-            if {"agent", "customer"} <= set(in_bridge) and not call.bridged_at:
-                # The last party: bridge it and start the captures together (a
-                # snoop needs no bridge), saving a round trip before recording.
+            if role not in call.in_bridge:
+                call.in_bridge.append(role)
+            arrived = PartyArrived("agent" if role == "agent" else "customer")
+            if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
+                # The last party: bridge it and let the machine decide and
+                # start the captures meanwhile (a snoop needs no bridge).
                 call.bridged_at = time.time()
                 self._save(call)
                 await asyncio.gather(
                     self.client.add_channel(call.bridge_id, channel_id),
-                    self._decide_and_autostart(call),
+                    self._drive(call, arrived),
                 )
             else:
                 await self.client.add_channel(call.bridge_id, channel_id)
                 self._save(call)
+                await self._drive(call, arrived)
 
     async def _announce(self, call: CallState, channel_id: str) -> None:
         """Once per call, to the prospect, before any agent is connected."""
@@ -355,15 +379,53 @@ class StasisApp:
         except (AriError, TimeoutError) as exc:
             log.error("call %s: announcement %s failed: %s", call.call_id, prompt, exc)
             return
-        call.extra["announcement"] = prompt
+        call.announcement = prompt
         self._save(call)
 
-    async def _decide_and_autostart(
-        self, call: CallState, continue_recording: bool = False
-    ) -> None:
-        facts = CallFacts.from_dict(call.facts(continue_recording=continue_recording))
+    # ------------------------------------------- the machine and its effects
+
+    async def _drive(self, call: CallState, event: Event) -> list[str]:
+        """Feed the call's machine and carry out every effect, to a resting state.
+
+        Runs under the call's lock, so the machine never rests half-way
+        through starting or stopping a capture. Returns the rules of any
+        refusal (the caller answers them: a 409 or the refusal tone).
+        """
+        machine = self.machines.get(call.call_id)
+        if machine is None:
+            return []
+        queue, refusals = [event], []
+        while queue:
+            for effect in machine.feed(queue.pop(0)):
+                if isinstance(effect, PlayRefusal):
+                    refusals.append(effect.rule)
+                    call.refusals.append(effect.rule)
+                    self._save(call)
+                else:
+                    queue.extend(await self._carry_out(call, effect))
+        return refusals
+
+    async def _carry_out(self, call: CallState, effect: Effect) -> list[Event]:
+        if isinstance(effect, Decide):
+            return [self._decide(call, effect)]
+        if isinstance(effect, StartCapture):
+            return [await self._start_segment(call, effect.segment_no)]
+        if isinstance(effect, StopCapture):
+            if call.segment is not None:
+                await self.capturer.stop(call.segment, effect.at)  # never raises
+                self._save(call)
+            return [CaptureStopped(effect.segment_no)]
+        if isinstance(effect, MuteCapture):
+            await self._mute(call, effect.muted)
+        elif isinstance(effect, DeliverSegment):
+            await self._deliver(call)
+        return []  # PlayPrompt: the announcement runs before bridging; EndCall: _end_call
+
+    def _decide(self, call: CallState, effect: Decide) -> Decided:
+        call.agent, call.phase = effect.agent, effect.phase
+        facts = CallFacts.from_dict(call.facts(continue_recording=effect.continue_recording))
         decision = decide(self.config(), facts)
-        call.decision = decision.to_dict()
+        call.decision = decision
         self._save(call)
         log.info(
             "call %s agent %s: legs=%s mode=%s autostart=%s reasons=%s",
@@ -374,22 +436,18 @@ class StasisApp:
             decision.autostart,
             ",".join(decision.reasons),
         )
-        if decision.autostart and decision.legs != "none":
-            await self._start_segment(call)
+        return Decided(decision)
 
-    # ------------------------------------------------------------ recording
-
-    async def _start_segment(self, call: CallState) -> None:
+    async def _start_segment(self, call: CallState, segment_no: int) -> Event:
         begun = time.time()
+        call.segments = segment_no
         try:
-            seg = await self.capturer.start(call, call.segments_done + 1)
+            seg = await self.capturer.start(call, segment_no)
         except (AriError, AriUnavailable, TimeoutError) as exc:
             log.error("call %s: capture did not start: %s", call.call_id, exc)
-            if call.segment is not None:
-                await self._stop_segment(call)
-            return
+            return CaptureFailed(segment_no, str(exc))
         # StasisStart of the party that completed the call -> every capture running.
-        since = call.extra.get("stasis_start_at") or call.bridged_at or begun
+        since = self._stasis_start_at.pop(call.call_id, 0.0) or call.bridged_at or begun
         self.latencies.append(time.time() - since)
         self._save(call)
         log.info(
@@ -399,57 +457,60 @@ class StasisApp:
             seg.recording_id,
             seg.legs,
         )
+        return CaptureStarted(segment_no)
 
-    async def _stop_segment(self, call: CallState, at: float | None = None) -> None:
-        """Stop, wait for complete files, persist, then hand the segment to storage."""
+    async def _mute(self, call: CallState, muted: bool) -> None:
         seg = call.segment
         if seg is None:
             return
-        await self.capturer.stop(seg, at)
-        call.segment = None
+        try:
+            await self.capturer.set_muted(seg, muted)
+        except (AriError, AriUnavailable) as exc:
+            log.error("call %s: %s failed: %s", call.call_id, "mute" if muted else "unmute", exc)
+        now = time.time()
+        if muted:
+            seg.open_pause(now)
+        else:
+            seg.close_pause(now)
+        self._save(call)
+        log.info("call %s: %s at %.3f", call.call_id, "pause" if muted else "resume", now)
+
+    async def _deliver(self, call: CallState) -> None:
+        """Persist the call without its stopped segment, then hand the segment to storage."""
+        seg, call.segment = call.segment, None
+        if seg is None:
+            return
+        self._save(call)
         if not any(cap.started_at for cap in seg.captures.values()):
             log.warning(
                 "call %s: segment %d never started capturing; nothing to keep",
                 call.call_id,
                 seg.segment_no,
             )
-            self._save(call)
             return
-        call.segments_done = max(call.segments_done, seg.segment_no)
-        self._save(call)
         await self.handoff.deliver(call, seg)  # a failed hand-off is kept and retried
+
+    async def _stop_segment(self, call: CallState, at: float | None = None) -> None:
+        """Stop and deliver whatever segment the call holds (the safety net)."""
+        if call.segment is not None:
+            await self.capturer.stop(call.segment, at)
+            await self._deliver(call)
 
     # CallController protocol (used by the HTTP API through the registry).
     async def perform(self, call: CallState, action: str) -> None:
         async with self._lock(call.call_id):
-            seg = call.segment
-            if action == "start":
-                await self._start_segment(call)
-            elif action == "stop":
-                await self._stop_segment(call)
-            elif action in ("pause", "resume") and seg is not None:
-                await self.capturer.set_muted(seg, action == "pause")
-                now = time.time()
-                if action == "pause":
-                    seg.open_pause(now)
-                else:
-                    seg.close_pause(now)
-                self._save(call)
-                log.info("call %s: %s at %.3f", call.call_id, action, now)
+            refused = await self._drive(call, AgentAction(action))  # type: ignore[arg-type]
+        if refused:
+            raise ActionRefused(action, refused[0])
 
     async def transfer(self, call: CallState, agent: str, continue_recording: bool) -> None:
         """Agent A hands the customer to agent B: A's segment ends, B's is decided."""
         self._validate_agent(agent)
         async with self._lock(call.call_id):
-            if call.segment is not None:
-                await self._stop_segment(call)
+            await self._drive(call, TransferStarted(agent, continue_recording))
             n = sum(1 for role in call.channels if role.startswith("agent")) + 1
             new_channel = f"{call.call_id}-a{n}"
-            call.extra["transfer"] = {
-                "agent": agent,
-                "continue": continue_recording,
-                "channel": new_channel,
-            }
+            call.transfer = PendingTransfer(agent, continue_recording, new_channel)
             self._by_channel[new_channel] = call.call_id
             self._save(call)
         await self.client.originate(
@@ -480,20 +541,18 @@ class StasisApp:
         early = asyncio.ensure_future(self._read_var(old, CONTINUE_VAR))
         try:
             agent = await self._transfer_target_agent(channel, old)
-            flag = call.extra.pop("continue_flag", None)
+            flag, call.continue_flag = call.continue_flag, None
             read = await early
             if flag is None:
                 flag = read
             if flag is None:  # an inherited "__" value on the new channel
                 flag = await self._read_var(channel["id"], CONTINUE_VAR)
-            continue_recording = (flag or "").strip().lower() in ("1", "true", "yes", "on")
+            continue_recording = is_true(flag)
             log.info(
                 "call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent
             )
             async with self._lock(call.call_id):
-                if call.segment is not None:
-                    await self._stop_segment(call)
-                call.extra["transfer"] = {"agent": agent, "continue": continue_recording}
+                call.transfer = PendingTransfer(agent, continue_recording)
                 await self._complete_transfer(call, channel["id"], in_bridge=True)
         finally:
             # Once the old agent left our channel map no transfer event of it
@@ -521,7 +580,7 @@ class StasisApp:
         it); for a blind one, the extension dialled, which names the agent.
         """
         named = await self._read_var(channel["id"], "CALLREC_AGENT")
-        if named and SAFE_ID.match(named):
+        if named and safe_id(named):
             return named
         event = self._transfer_events.get(old)
         if event is None:
@@ -531,39 +590,41 @@ class StasisApp:
         if event is not None and event.get("type") == "BridgeAttendedTransfer":
             target = event.get("transfer_target") or {}
             named = await self._read_var(target.get("id", ""), "CALLREC_AGENT")
-            if named and SAFE_ID.match(named):
+            if named and safe_id(named):
                 return named
             exten = str((target.get("dialplan") or {}).get("exten", ""))
         elif event is not None and event.get("exten"):
             exten = str(event["exten"])
-        return exten if SAFE_ID.match(exten) and not exten.startswith("_") else "unknown"
+        return exten if safe_id(exten) and not exten.startswith("_") else "unknown"
 
     async def _complete_transfer(
         self, call: CallState, channel_id: str, *, in_bridge: bool = False
     ) -> None:
-        info = call.extra.pop("transfer", None) or {}
+        info, call.transfer = call.transfer, None
         old = call.channels.get("agent")
         call.channels["agent"] = channel_id
-        call.agent = info.get("agent", call.agent)
+        call.agent = info.agent if info else call.agent
         call.phase = "post_transfer"
-        call.decision = {}  # A's decision no longer applies; B's follows
+        call.decision = None  # A's decision no longer applies; B's follows
         self._by_channel[channel_id] = call.call_id
         if old:
             self._by_channel.pop(old, None)
-            previous = call.extra.setdefault("previous_agents", [])
-            if old not in previous:
-                previous.append(old)
+            if old not in call.previous_agents:
+                call.previous_agents.append(old)
         self._save(call)
         if not in_bridge:
             await self.client.add_channel(call.bridge_id, channel_id)
         if old:
             with contextlib.suppress(AriError):
                 await self.client.remove_channel(call.bridge_id, old)
-            with contextlib.suppress(AriError):
-                await self.client.hangup(old)
         call.bridged_at = time.time()
         self._matchers.pop(call.call_id, None)
-        await self._decide_and_autostart(call, bool(info.get("continue")))
+        # A's segment (if still running) ends and is delivered; B's is decided.
+        done = TransferCompleted(call.agent, bool(info and info.continue_recording))
+        await self._drive(call, done)
+        if old:
+            with contextlib.suppress(AriError, AriUnavailable):
+                await self.client.hangup(old)
 
     # ----------------------------------------------------------------- DTMF
 
@@ -574,21 +635,20 @@ class StasisApp:
             return  # only the agent's keys control recording
         matcher = self._matchers.setdefault(call.call_id, DtmfMatcher(self.dtmf, self.dtmf_timeout))
         toggle = matcher.feed(digit, time.monotonic())
-        if toggle:
+        if toggle in ("toggle_record", "toggle_pause"):
             self._spawn(self._dtmf_action(call, toggle), "DTMF action")
 
     async def _dtmf_action(self, call: CallState, toggle: str) -> None:
-        if not call.decision:
-            return
-        action = toggle_to_action(call, toggle)
-        try:
-            await self.registry.act(call.call_id, action)
-            log.info("call %s: DTMF %s by agent %s", call.call_id, action, call.agent)
-        except ActionRefused as refused:
-            log.info("call %s: DTMF %s refused (%s)", call.call_id, action, refused.rule)
-            call.extra.setdefault("refusals", []).append(refused.rule)
-            self._save(call)
+        async with self._lock(call.call_id):
+            if call.ended:
+                return
+            refused = await self._drive(call, AgentToggle(toggle))  # type: ignore[arg-type]
+        self.registry.changed(call)
+        if refused:
+            log.info("call %s: DTMF %s refused (%s)", call.call_id, toggle, refused[0])
             await self._refusal_tone(call)
+        else:
+            log.info("call %s: DTMF %s by agent %s", call.call_id, toggle, call.agent)
 
     async def _refusal_tone(self, call: CallState) -> None:
         playback_id = f"{call.call_id}-refuse-{uuid.uuid4().hex[:6]}"
@@ -605,30 +665,47 @@ class StasisApp:
         call = self.calls.get(call_id)
         if call is None or call.ended:
             return
-        if channel_id in call.extra.get("previous_agents", []):
+        if channel_id in call.previous_agents:
             return  # the transferred-away agent leaving is expected
         await self._end_call(call, at)
 
     async def _end_call(self, call: CallState, at: float | None = None) -> None:
+        """End a call: deliver its segment first, then tear down what is left.
+
+        No error of the teardown (Asterisk refusing a stop, a channel already
+        gone, the link down) may keep the recording from storage or leave the
+        call listed: each step is guarded on its own.
+        """
         async with self._lock(call.call_id):
             if call.ended:
                 return
             call.ended = True
-            if call.segment is not None:
-                await self._stop_segment(call, at)
-            for channel_id in call.channels.values():
-                with contextlib.suppress(AriError):
-                    await self.client.hangup(channel_id)
-            if call.bridge_id:
-                with contextlib.suppress(AriError):
-                    await self.client.destroy_bridge(call.bridge_id)
-            self.store.delete(call.call_id)
-            self.registry.unregister(call.call_id)
-            self.calls.pop(call.call_id, None)
-            for channel_id in call.channels.values():
-                self._by_channel.pop(channel_id, None)
-            self._matchers.pop(call.call_id, None)
-            log.info("call %s ended after %d segment(s)", call.call_id, call.segments_done)
+            try:
+                await self._drive(call, HungUp("customer", at))
+                if call.segment is not None:  # whatever the machine said: deliver it
+                    await self._stop_segment(call, at)
+            except Exception:
+                log.exception("call %s: finishing its segment failed", call.call_id)
+            finally:
+                await self._teardown(call)
+
+    async def _teardown(self, call: CallState) -> None:
+        for channel_id in call.channels.values():
+            with contextlib.suppress(AriError, AriUnavailable):
+                await self.client.hangup(channel_id)
+        if call.bridge_id:
+            with contextlib.suppress(AriError, AriUnavailable):
+                await self.client.destroy_bridge(call.bridge_id)
+        self.store.delete(call.call_id)
+        self.registry.unregister(call.call_id)
+        self.calls.pop(call.call_id, None)
+        for channel_id in call.channels.values():
+            self._by_channel.pop(channel_id, None)
+        self._matchers.pop(call.call_id, None)
+        self.machines.pop(call.call_id, None)
+        self._locks.pop(call.call_id, None)
+        self._stasis_start_at.pop(call.call_id, None)
+        log.info("call %s ended after %d segment(s)", call.call_id, call.segments)
 
     # ------------------------------------------------------------ reconcile
 
@@ -654,9 +731,11 @@ class StasisApp:
                 await self._end_call(call, _last_write(call))
                 continue
             if call.segment is not None:
-                for cap in call.segment.captures.values():
-                    if not await self.capturer.still_live(cap):
-                        log.warning("recording %s ended while away", cap.handle)
+                live = [await self.capturer.still_live(c) for c in call.segment.captures.values()]
+                if not all(live):
+                    log.warning("call %s: a capture ended while away", call.call_id)
+                    async with self._lock(call.call_id):  # what it holds is delivered
+                        await self._drive(call, Reconnected(parties_alive=True, capturing=False))
             log.info("call %s recovered (recording=%s)", call.call_id, call.recording)
         await self._reap_orphans(channels)
         self.connected.set()

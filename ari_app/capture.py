@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.client import AriClient, AriConflict, AriError, AriNotFound, AriUnavailable
 from ari_app.waiters import Waiters
 from callcore.state import CallState, Capture, Segment
 from storage.segment import new_recording_id
@@ -55,14 +55,14 @@ class Capturer:
 
     async def start(self, call: CallState, segment_no: int) -> Segment:
         """Snoop and record each leg the decision allows; return the live segment."""
-        decision = call.decision
-        legs = ["agent"] if decision["legs"] == "agent" else ["agent", "customer"]
+        decision = call.current_decision()
+        legs = ["agent"] if decision.legs == "agent" else ["agent", "customer"]
         seg = Segment(
             recording_id=new_recording_id(),
             segment_no=segment_no,
             agent=call.agent,
-            legs=decision["legs"],
-            decision=dict(decision),
+            legs=decision.legs,
+            decision=decision,
         )
         for leg in legs:
             name = recording_name(seg.recording_id, leg)
@@ -95,31 +95,44 @@ class Capturer:
 
         ``ended_at`` is when the segment really ended (a hangup's event time);
         by default the stop request, after which audio is not the call's.
+        Never raises: whatever Asterisk answers, the files on disk are what
+        gets delivered, so a refused stop must not keep them from storage.
         """
         seg.ended_at = ended_at or time.time()
-        await asyncio.gather(*(self._stop_leg(cap) for cap in seg.captures.values()))
+        results = await asyncio.gather(
+            *(self._stop_leg(cap) for cap in seg.captures.values()), return_exceptions=True
+        )
+        for cap, result in zip(seg.captures.values(), results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("recording %s: stop failed (%s); delivering the file", cap.handle, result)
+                cap.finished = True
         if seg.paused:
             seg.close_pause(seg.ended_at)
 
     async def _stop_leg(self, cap: Capture) -> None:
         if not cap.started_at:  # never recorded: only the snoop may need removing
-            with contextlib.suppress(AriError):
+            with contextlib.suppress(AriError, AriUnavailable):
                 await self.client.hangup(cap.snoop_id)
             return
         finished = self.waiters.expect("RecordingFinished", cap.handle)
         try:
             await self.client.stop_recording(cap.handle)
-        except AriNotFound:
-            # Already finished (the spied channel hung up): the file is there.
-            pass
+        except (AriNotFound, AriConflict) as exc:
+            # 404: already finished; 409 "Recording not in session": the spied
+            # channel hung up and the recording is closing on its own. Either
+            # way the file is there (or about to be).
+            log.info("recording %s: stop answered %s", cap.handle, exc.status)
+            self.waiters.discard("RecordingFinished", cap.handle)
         else:
             try:
                 await self.waiters.wait(finished, self.timeout)
             except TimeoutError:
                 log.error("recording %s: no RecordingFinished after stop", cap.handle)
-        cap.finished = True
-        with contextlib.suppress(AriError):
-            await self.client.hangup(cap.snoop_id)
+        finally:
+            self.waiters.discard("RecordingFinished", cap.handle)
+            cap.finished = True
+            with contextlib.suppress(AriError, AriUnavailable):
+                await self.client.hangup(cap.snoop_id)
 
     async def set_muted(self, seg: Segment, muted: bool) -> None:
         """Pause = mute: silence is written and the call's timeline is kept."""

@@ -9,6 +9,7 @@ A hand-off that fails is kept as a pending file and retried: nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import asdict
@@ -18,6 +19,7 @@ from typing import Any
 
 from callcore.audio import make_stereo, wav_seconds
 from callcore.state import CallState, Segment
+from callcore.state_migrate import load as load_state
 from storage.segment import FinishedSegment, Pause, SegmentSink
 from storage.wavfix import repair_wav_header
 
@@ -32,7 +34,7 @@ def _dt(ts: float) -> datetime:
 
 def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
     files: dict[str, Path] = {}
-    flags: list[str] = []
+    flags: list[str] = list(call.flags)  # e.g. state_unreadable
     for leg, cap in seg.captures.items():
         path = Path(cap.host_path)
         if not path.exists():
@@ -82,8 +84,8 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
         ended_at=_dt(ended),
         legs="both" if seg.legs == "both" else "agent",
         files=files,
-        decision=seg.decision,
-        reasons=tuple(seg.decision.get("reasons", ())),
+        decision=seg.decision.to_dict(),
+        reasons=seg.decision.reasons,
         # What the recording should cover: from the first capture's start.
         bridged_seconds=max(
             0.0,
@@ -108,13 +110,14 @@ class Handoff:
         pending_dir.mkdir(parents=True, exist_ok=True)
 
     async def deliver(self, call: CallState, seg: Segment) -> str | None:
-        finished = build_finished(call, seg)
-        try:
+        try:  # a file we cannot finish (bad header, stereo) is kept too
+            # Header repair and stereo read and write whole files: off the loop.
+            finished = await asyncio.to_thread(build_finished, call, seg)
             return await self.sink.accept_segment(finished)
         except Exception:
             log.exception("recording %s: hand-off failed; kept for retry", seg.recording_id)
             record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
-            record["call"]["segment"] = asdict(seg)
+            record["call"]["segment"] = asdict(seg) | {"decision": seg.decision.to_dict()}
             path = self.pending_dir / f"{seg.recording_id}.json"
             path.write_text(json.dumps(record))
             return None
@@ -123,16 +126,16 @@ class Handoff:
         done = 0
         for path in sorted(self.pending_dir.glob("*.json")):
             data = json.loads(path.read_text())
-            call = CallState.from_dict(data["call"])
+            call = load_state(data["call"])  # pending files of older versions too
             if call.segment is None:
                 path.unlink()
                 continue
             try:
-                await self.sink.accept_segment(build_finished(call, call.segment))
+                finished = await asyncio.to_thread(build_finished, call, call.segment)
+                await self.sink.accept_segment(finished)
             except Exception:
                 log.exception("recording %s: hand-off retry failed", data["segment_id"])
                 continue
             path.unlink()
             done += 1
         return done
-

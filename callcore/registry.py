@@ -77,11 +77,11 @@ class CallRegistry:
             "queue": call.queue,
             "customer_number": call.customer_number,
             "phase": call.phase,
-            "decision": call.decision,
+            "decision": call.decision.to_dict() if call.decision else {},
             "recording": call.recording,
             "paused": call.paused,
             "segment_no": seg.segment_no if seg else None,
-            "segments_done": call.segments_done,
+            "segments_done": call.segments - (1 if seg else 0),
             "allowed": allowed_actions(call) if call.decision else {},
             "post_transfer_mode": (
                 self.post_transfer_mode(call) if self.post_transfer_mode else None

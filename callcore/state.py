@@ -1,8 +1,11 @@
 """The live state of a call and of its current recording segment.
 
-One shape for both call paths, persisted (see ``callcore.state_store``) after
-every change so a restarted service can pick a call up where it was: nothing
-that must survive lives only in memory.
+One typed shape for both call paths, persisted (see ``callcore.state_store``)
+after every change so a restarted service can pick a call up where it was:
+nothing that must survive lives only in memory. Every field is named and
+typed (no free-form bag), the decision is kept as the policy's
+:class:`~policy.Decision`, and the file carries :data:`SCHEMA_VERSION`; files
+of older versions are migrated on load (``callcore.state_migrate``).
 
 A *segment* is one continuous recording: it starts on autostart or an agent's
 start, ends on stop, transfer or hangup, and becomes one set of files (per-leg
@@ -17,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from policy import Decision
+
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -37,7 +42,7 @@ class Segment:
     segment_no: int
     agent: str
     legs: str
-    decision: dict[str, Any]
+    decision: Decision
     started_at: float = field(default_factory=time.time)
     ended_at: float = 0.0
     captures: dict[str, Capture] = field(default_factory=dict)
@@ -55,6 +60,25 @@ class Segment:
 
 
 @dataclass
+class PendingTransfer:
+    """A transfer to ``agent`` under way (API transfer: the new agent's channel)."""
+
+    agent: str
+    continue_recording: bool
+    channel: str = ""
+
+
+@dataclass
+class Consultation:
+    """Dialplan path: the agent consulted by the current one (attended transfer)."""
+
+    uniqueid: str
+    name: str
+    agent: str
+    continue_recording: bool
+
+
+@dataclass
 class CallState:
     call_id: str
     source: str  # "ari" | "agi"
@@ -66,16 +90,31 @@ class CallState:
     customer_number: str | None = None
     prospect_state: str | None = None
     phase: str = "initial"
-    decision: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None
     channels: dict[str, str] = field(default_factory=dict)  # role -> channel id
     bridge_id: str = ""
     announced: bool = False
+    announcement: str | None = None  # the prompt played, if any
     bridged_at: float = 0.0
-    segments_done: int = 0
+    segments: int = 0  # segments started so far; the next is segments + 1
     segment: Segment | None = None
     ended: bool = False
     created_at: float = field(default_factory=time.time)
-    extra: dict[str, Any] = field(default_factory=dict)
+    refusals: list[str] = field(default_factory=list)  # rule ids of refused agent actions
+    transfer: PendingTransfer | None = None
+    flags: list[str] = field(default_factory=list)  # carried onto every segment delivered
+    # Stasis path: who is in the bridge, agents transferred away, and the
+    # transferring agent's continue-recording value seen on its channel.
+    in_bridge: list[str] = field(default_factory=list)
+    previous_agents: list[str] = field(default_factory=list)
+    continue_flag: str | None = None
+    # Dialplan path: the agent's channel, a consultation, the MixMonitor id.
+    agent_channel_name: str = ""
+    agent_uniqueid: str = ""
+    consult: Consultation | None = None
+    continue_recording: bool = False
+    mixmonitor_id: str = ""
+    last_transfer: str = ""  # the AMI transfer event last seen (BlindTransfer, ...)
 
     @property
     def recording(self) -> bool:
@@ -86,7 +125,9 @@ class CallState:
         return self.segment is not None and self.segment.paused
 
     def current_decision(self) -> Decision:
-        return Decision.from_dict(self.decision)
+        if self.decision is None:
+            raise LookupError(f"call {self.call_id} has no decision yet")
+        return self.decision
 
     def facts(self, *, continue_recording: bool = False) -> dict[str, Any]:
         """The SPEC 2.2 call facts for the policy, from what this call knows."""
@@ -103,14 +144,31 @@ class CallState:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["decision"] = self.decision.to_dict() if self.decision else None
+        if self.segment is not None:
+            data["segment"]["decision"] = self.segment.decision.to_dict()
+        data["schema_version"] = SCHEMA_VERSION
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallState:
+        """Rebuild a call from a file of :data:`SCHEMA_VERSION` (see state_migrate)."""
         data = dict(data)
+        version = data.pop("schema_version", None)
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"state schema {version!r}, expected {SCHEMA_VERSION}")
         seg = data.pop("segment", None)
+        decision = data.pop("decision", None)
+        transfer = data.pop("transfer", None)
+        consult = data.pop("consult", None)
         call = cls(**data)
+        call.decision = Decision.from_dict(decision) if decision else None
+        call.transfer = PendingTransfer(**transfer) if transfer else None
+        call.consult = Consultation(**consult) if consult else None
         if seg:
+            seg = dict(seg)
             caps = {k: Capture(**v) for k, v in seg.pop("captures", {}).items()}
-            call.segment = Segment(**seg, captures=caps)
+            seg_decision = Decision.from_dict(seg.pop("decision"))
+            call.segment = Segment(**seg, decision=seg_decision, captures=caps)
         return call

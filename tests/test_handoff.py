@@ -8,6 +8,7 @@ from pathlib import Path
 
 from callcore.finish import Handoff
 from callcore.state import CallState, Capture, Segment
+from policy import Decision
 from storage.segment import FinishedSegment
 
 
@@ -37,7 +38,8 @@ async def test_failed_handoff_is_kept_and_retried(tmp_path: Path) -> None:
     call = CallState(call_id="c1", source="ari", direction="outbound", agent="a1",
                      customer_number="+15125550142")  # fmt: skip
     seg = Segment(recording_id="r1", segment_no=1, agent="a1", legs="agent",
-                  decision={"legs": "agent", "reasons": ["mode.all_calls"]},
+                  decision=Decision("agent", True, False, True, True, "all_calls", None,
+                                    ("mode.all_calls",)),
                   started_at=now - 1.0, ended_at=now)  # fmt: skip
     seg.captures["agent"] = Capture("agent", "h", str(_wav(tmp_path / "a.wav", 1.0)),
                                     started_at=now - 1.0)  # fmt: skip

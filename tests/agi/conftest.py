@@ -135,7 +135,7 @@ class AgiEnv:
         """Play DTMF as if the agent pressed it: written to the agent's Local ;2 half,
         it is read by the ;1 half (the agent's channel in the bridge, which has
         DYNAMIC_FEATURES), so the feature fires there."""
-        half2 = str(call.extra["agent_channel_name"]).replace(";1", ";2")
+        half2 = call.agent_channel_name.replace(";1", ";2")
         for digit in digits:
             await self.service.ami.action("PlayDTMF", Channel=half2, Digit=digit, Duration="120")
             await asyncio.sleep(0.25)

@@ -30,8 +30,8 @@ async def test_agent_side_only_is_r_on_the_agent_channel(env: AgiEnv) -> None:
     )
     try:
         call = await env.call_for(customer)
-        assert call.decision["legs"] == "agent"
-        assert "consent.prospect_two_party" in call.decision["reasons"]
+        assert call.decision.legs == "agent"
+        assert "consent.prospect_two_party" in call.decision.reasons
         await asyncio.sleep(3.5)  # > 2 s recorded even after MixMonitor's ~0.5 s tail loss
     finally:
         await env.hangup(customer)
@@ -52,7 +52,7 @@ async def test_both_sides_are_separate_tracks_and_stereo(env: AgiEnv) -> None:
     )
     try:
         call = await env.call_for(customer)
-        assert call.decision["legs"] == "both"
+        assert call.decision.legs == "both"
         await asyncio.sleep(2.5)
     finally:
         await env.hangup(customer)

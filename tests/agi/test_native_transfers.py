@@ -78,8 +78,10 @@ async def start_call(env: AgiEnv, keep_recording: bool) -> tuple[str, CallState,
         "xfer", CALLREC_AGENT="1001", CALLREC_CAMPAIGN="xfer_demand", CALLREC_NUMBER=NY_NUMBER
     )
     call = await env.call_for(customer)
-    assert call.recording and call.agent == "1001"
-    first_agent = str(call.extra["agent_channel_name"])
+    # The decision is set before MixMonitor starts (same AGI request): wait for it.
+    await wait_for(lambda: call.recording, STEP, "autostart")
+    assert call.agent == "1001"
+    first_agent = call.agent_channel_name
     if keep_recording:  # the transferring agent ticks "continue recording"
         await env.service.ami.setvar(first_agent, "CALLREC_CONTINUE_RECORDING", "1")
     return customer, call, first_agent
@@ -155,11 +157,11 @@ async def test_native_attended_transfer_starts_the_new_segment_at_completion(
         await asyncio.sleep(2.5)
         # Agent 1001 consults 2002; the customer waits in the original bridge.
         await env.service.ami.action("Atxfer", Channel=first_agent, Context=CONTEXT, Exten=TARGET)
-        consult = await wait_for(lambda: call.extra.get("consult"), STEP, "2002's answer")
+        consult = await wait_for(lambda: call.consult, STEP, "2002's answer")
         # A consultation is not a transfer yet: 1001's segment goes on.
         assert call.agent == "1001" and call.channels["agent"] == first_agent_id
         assert call.segment is not None and call.segment.segment_no == 1
-        assert consult["agent"] == "2002"
+        assert consult.agent == "2002"
         await asyncio.sleep(1.5)
         # 1001 hangs up: Asterisk completes the transfer (AMI AttendedTransfer).
         await env.hangup(await channel_id(env, first_agent))
@@ -168,8 +170,8 @@ async def test_native_attended_transfer_starts_the_new_segment_at_completion(
             STEP,
             "2002's segment after the transfer completed",
         )
-        assert call.channels["agent"] == consult["uniqueid"]
-        assert call.phase == "post_transfer" and "consult" not in call.extra
+        assert call.channels["agent"] == consult.uniqueid
+        assert call.phase == "post_transfer" and call.consult is None
         assert call.channels["customer"] == customer
         assert await customer_up(env, customer), "the customer was cut off"
         assert await env.agent_var(call, "CALLREC_RECORDING_ID") == call.segment.recording_id
@@ -194,11 +196,11 @@ async def test_abandoned_consultation_leaves_the_segment_running(env: AgiEnv) ->
         # transfer starts (Asterisk plays its transfer prompt to 1001 then).
         await asyncio.sleep(2.5)
         await env.service.ami.action("Atxfer", Channel=first_agent, Context=CONTEXT, Exten=TARGET)
-        await wait_for(lambda: call.extra.get("consult"), STEP, "2002's answer")
+        await wait_for(lambda: call.consult, STEP, "2002's answer")
         await asyncio.sleep(1.0)
         # 1001 changes their mind and goes back to the customer.
         await env.service.ami.action("CancelAtxfer", Channel=first_agent)
-        await wait_for(lambda: "consult" not in call.extra, STEP, "the consultation to end")
+        await wait_for(lambda: call.consult is None, STEP, "the consultation to end")
         assert call.agent == "1001" and call.channels["agent"] == first_agent_id
         assert call.segment is not None and call.segment.recording_id == recording_id
         assert call.phase == "initial"

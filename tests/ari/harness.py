@@ -29,6 +29,13 @@ from storage.config import StorageConfig, UploadTargetConfig
 from storage.segment import FinishedSegment
 from storage.service import StorageService
 from tests.support import ami
+from tests.support.event_recorder import (
+    RecordingAriClient,
+    Tape,
+    fixture_path,
+    tap_app,
+    tap_registry,
+)
 from tests.support.wait import wait_for
 
 POLICY = """
@@ -93,6 +100,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
+    """What the app still holds per call (locks, channel map, matchers, waiters)."""
+    if app is None:
+        return {}
+    held = {
+        "calls": app.calls,
+        "by_channel": app._by_channel,
+        "locks": app._locks,
+        "matchers": app._matchers,
+        "transfer_events": app._transfer_events,
+        "stasis_start_at": app._stasis_start_at,
+        "machines": app.machines,
+        "waiters": app.waiters._futures,
+    }
+    return {name: dict(value) for name, value in held.items() if value}
+
+
 class Stack:
     def __init__(self, asterisk: Instance, tmp: Path, policy_text: str = POLICY) -> None:
         self.asterisk = asterisk
@@ -108,6 +132,10 @@ class Stack:
         (tmp / "copies").mkdir()
         self.sink = KeepingSink(self.storage, tmp / "copies")
         self.registry = CallRegistry()
+        tape_path = fixture_path()  # recording replay fixtures (see event_recorder)
+        self.tape = Tape(tape_path) if tape_path else None
+        if self.tape:
+            tap_registry(self.registry, self.tape)
         self.store = StateStore(tmp / "state")
         self.handoff = Handoff(self.sink, tmp / "state" / "pending")
         self.app: StasisApp | None = None
@@ -117,11 +145,13 @@ class Stack:
         self.base = ""
 
     def new_app(self) -> StasisApp:
-        client = AriClient(
+        client = (RecordingAriClient if self.tape else AriClient)(
             self.asterisk.ari_url, self.asterisk.ari_user, self.asterisk.ari_password,
             self.asterisk.app,
         )
-        return StasisApp(
+        if isinstance(client, RecordingAriClient) and self.tape:
+            client.tape = self.tape
+        app = StasisApp(
             client,
             config=lambda: self.policy,
             registry=self.registry,
@@ -133,6 +163,9 @@ class Stack:
             ),
             customer_endpoint=lambda number: "Local/customer@callrec-sim/n",
         )
+        if self.tape:
+            tap_app(app)
+        return app
 
     async def start(self) -> None:
         await self.start_app()
@@ -174,6 +207,8 @@ class Stack:
                     except Exception:
                         pass
             await self.wait(lambda: not self.app or not self.app.calls, 10, "calls to end")
+            # Nothing is held for a call once it ended: no memory grows per call.
+            await self.wait(lambda: not per_call_leftovers(self.app), 5, "per-call objects freed")
             await self.stop_app()
         if self.http:
             await self.http.close()
@@ -205,7 +240,7 @@ class Stack:
         assert status == 201, body
         call = self.registry.get(body["call_id"])
         await self.wait(lambda: call.decision, 15, "the call to be bridged and decided")
-        if call.decision.get("autostart"):
+        if call.decision and call.decision.autostart:
             await self.wait(lambda: call.recording, 10, "autostart")
         return call
 

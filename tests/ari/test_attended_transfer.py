@@ -59,17 +59,17 @@ async def test_attended_transfer_from_a_sip_phone_gives_the_new_agent_a_segment(
     await phone.finish_transfer(first)  # NOTIFY 200, then BYE, as desk phones do
     await stack.wait(lambda: call.agent == "a2" and call.decision, 10, "a2's decision")
     await stack.wait(lambda: len(stack.sink.segments) == 1, 10, "a1's segment")
-    assert call.phase == "post_transfer" and call.decision["mode"] == "on_demand"
+    assert call.phase == "post_transfer" and call.decision.mode == "on_demand"
     assert call.channels["customer"] == customer_id, "the customer was not cut off"
     assert call.channels["agent"] != a1_channel
     await stack.wait(lambda: consult.ended.is_set(), 10, "the consultation call released")
     if keep_recording:
         assert (
-            call.decision["autostart"] and "transfer.continue_recording" in call.decision["reasons"]
+            call.decision.autostart and "transfer.continue_recording" in call.decision.reasons
         )
         await stack.wait(lambda: call.recording, 10, "a2's segment to start by itself")
     else:
-        assert not call.decision["autostart"]
+        assert not call.decision.autostart
         status, body = await stack.api("POST", f"/api/calls/{call.call_id}/recording/start")
         assert status == 200, body
     await asyncio.sleep(2.0)

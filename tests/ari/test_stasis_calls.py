@@ -16,7 +16,7 @@ AGENT_HZ, CUSTOMER_HZ, AGENT2_HZ = 1000.0, 440.0, 1600.0
 
 async def test_all_calls_records_both_legs_and_stereo(stack: Stack) -> None:
     call = await stack.place("auto")
-    assert call.decision["legs"] == "both" and call.decision["mode"] == "all_calls"
+    assert call.decision.legs == "both" and call.decision.mode == "all_calls"
     await asyncio.sleep(2.5)
     await stack.hangup(call)
     [seg] = stack.sink.segments
@@ -34,8 +34,8 @@ async def test_all_calls_records_both_legs_and_stereo(stack: Stack) -> None:
 
 async def test_two_party_prospect_gets_agent_side_only(stack: Stack) -> None:
     call = await stack.place("auto", number=CA_NUMBER)
-    assert call.decision["legs"] == "agent"
-    assert any("two_party" in r for r in call.decision["reasons"]), call.decision["reasons"]
+    assert call.decision.legs == "agent"
+    assert any("two_party" in r for r in call.decision.reasons), call.decision.reasons
     await asyncio.sleep(2.0)
     await stack.hangup(call)
     [seg] = stack.sink.segments
@@ -50,8 +50,8 @@ async def test_all_force_refuses_stop_by_api_and_dtmf(stack: Stack) -> None:
     assert body["error"]["code"] == "action.refused"
     assert "all_force" in body["error"]["rule"]
     await stack.press(call, "*1")
-    await stack.wait(lambda: call.extra.get("refusals"), 5, "the DTMF refusal")
-    assert "all_force" in call.extra["refusals"][0]
+    await stack.wait(lambda: call.refusals, 5, "the DTMF refusal")
+    assert "all_force" in call.refusals[0]
     assert call.recording, "a refused stop must not change the recording"
     status, body = await stack.api("POST", f"/api/calls/{call.call_id}/recording/start")
     assert status == 409 and body["error"]["rule"]
@@ -61,7 +61,7 @@ async def test_all_force_refuses_stop_by_api_and_dtmf(stack: Stack) -> None:
 
 async def test_on_demand_dtmf_toggles_segments(stack: Stack) -> None:
     call = await stack.place("demand")
-    assert not call.recording and call.decision["agent_can_start"]
+    assert not call.recording and call.decision.agent_can_start
     await stack.press(call, "*1")
     await stack.wait(lambda: call.recording, 5, "DTMF start")
     await asyncio.sleep(1.5)
@@ -78,11 +78,11 @@ async def test_on_demand_dtmf_toggles_segments(stack: Stack) -> None:
 
 async def test_never_refuses_start(stack: Stack) -> None:
     call = await stack.place("nope")
-    assert call.decision["legs"] == "none"
+    assert call.decision.legs == "none"
     status, body = await stack.api("POST", f"/api/calls/{call.call_id}/recording/start")
     assert status == 409 and body["error"]["rule"]
     await stack.press(call, "*1")
-    await stack.wait(lambda: call.extra.get("refusals"), 5, "the DTMF refusal")
+    await stack.wait(lambda: call.refusals, 5, "the DTMF refusal")
     assert not call.recording
     await stack.hangup(call)
     assert stack.sink.segments == []
@@ -123,10 +123,12 @@ async def test_transfer_gives_two_segments_decided_for_each_agent(stack: Stack) 
         "POST", f"/api/calls/{call.call_id}/transfer", {"agent": "a2", "continue_recording": True}
     )
     assert status == 202, body
-    await stack.wait(lambda: call.agent == "a2" and call.decision.get("mode"), 10, "transfer")
+    await stack.wait(
+        lambda: call.agent == "a2" and (call.decision and call.decision.mode), 10, "transfer"
+    )
     assert call.phase == "post_transfer"
-    assert call.decision["mode"] == "on_demand"  # campaign auto: post_transfer on_demand
-    assert call.decision["autostart"]  # the transferring agent asked to continue
+    assert call.decision.mode == "on_demand"  # campaign auto: post_transfer on_demand
+    assert call.decision.autostart  # the transferring agent asked to continue
     await stack.wait(lambda: call.recording, 5, "B's segment")
     await asyncio.sleep(1.5)
     await stack.hangup(call)
@@ -217,9 +219,9 @@ async def test_inbound_from_dialplan_with_queue_announcement(stack: Stack) -> No
     call = await stack.wait(lambda: next(iter(stack.app.calls.values()), None), 10, "inbound")
     await stack.wait(lambda: call.decision, 15, "bridge and decision")
     assert call.direction == "inbound" and call.queue == "support" and call.agent == "a1"
-    assert call.extra.get("announcement") == "beep"
+    assert call.announcement == "beep"
     # queue "support" samples 100%: on_demand autostarts
-    assert call.decision["autostart"] and "sample.queue" in call.decision["reasons"]
+    assert call.decision.autostart and "sample.queue" in call.decision.reasons
     await stack.wait(lambda: call.recording, 5, "recording")
     await asyncio.sleep(1.5)
     await stack.hangup(call)
@@ -264,8 +266,8 @@ async def test_transfer_done_inside_asterisk_gives_the_new_agent_a_segment(
     assert (reply[0] if isinstance(reply, list) else reply).success, reply
     await stack.wait(lambda: call.agent == "a2" and call.decision, 10, "B's decision")
     await stack.wait(lambda: len(stack.sink.segments) == 1, 10, "A's segment")
-    assert call.phase == "post_transfer" and call.decision["mode"] == "on_demand"
-    assert not call.decision["autostart"]  # A left no continue-recording flag
+    assert call.phase == "post_transfer" and call.decision.mode == "on_demand"
+    assert not call.decision.autostart  # A left no continue-recording flag
     assert call.channels["customer"] == customer_id  # the customer was not cut off
     status, body = await stack.api("POST", f"/api/calls/{call.call_id}/recording/start")
     assert status == 200, body

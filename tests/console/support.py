@@ -118,12 +118,12 @@ class FakeController:
 
     async def perform(self, call: CallState, action: str) -> None:
         if action == "start":
+            call.segments += 1
             call.segment = Segment(
-                new_recording_id(), call.segments_done + 1, call.agent, "both", {}
+                new_recording_id(), call.segments, call.agent, "both", call.current_decision()
             )
         elif action == "stop":
             call.segment = None
-            call.segments_done += 1
         elif action == "pause" and call.segment:
             call.segment.paused = True
         elif action == "resume" and call.segment:
@@ -134,7 +134,7 @@ class FakeController:
         call.agent = agent
 
 
-def decision(mode: str) -> dict[str, Any]:
+def decision(mode: str) -> Decision:
     force = mode == "all_force"
     return Decision(
         legs="both",
@@ -145,7 +145,7 @@ def decision(mode: str) -> dict[str, Any]:
         mode=mode,  # type: ignore[arg-type]
         announce=None,
         reasons=(f"mode.{mode}",),
-    ).to_dict()
+    )
 
 
 @dataclass
@@ -182,7 +182,8 @@ class Env:
             call_id, "ari", "outbound", agent, campaign=campaign, decision=decision(mode)
         )
         if mode in ("all_calls", "all_force"):
-            call.segment = Segment(new_recording_id(), 1, agent, "both", {})
+            call.segments = 1
+            call.segment = Segment(new_recording_id(), 1, agent, "both", decision(mode))
         self.registry.register(call, self.controller)
         return call
 
