@@ -22,6 +22,8 @@ re-checking is idempotent, and any gap or failed check raises the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import wave
@@ -36,6 +38,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from storage.db import Database
+from storage.lease import claim_job
 from storage.models import (
     GAP,
     MISSING,
@@ -423,3 +426,33 @@ def _epoch(value: datetime) -> float:
 
 def _naive(value: datetime | None) -> datetime | None:
     return to_utc(value) if value is not None else None
+
+
+VERIFY_JOB = "verify:captures"
+
+
+async def run_periodically(
+    db: Database,
+    store_root: Path,
+    stop: asyncio.Event,
+    *,
+    owner: str,
+    every: float = 300.0,
+    lookback: timedelta = timedelta(hours=2),
+) -> None:
+    """Verify the recent past every ``every`` seconds, on one node of the cluster at a time.
+
+    The job's lease is held for the whole period and not released, so the
+    other nodes skip the periods this node took (a dead node's lease expires).
+    """
+    while not stop.is_set():
+        try:
+            with db.session() as s:
+                mine = claim_job(s, VERIFY_JOB, owner, every * 0.9)
+            if mine:
+                since = utcnow() - lookback
+                await asyncio.to_thread(verify, db, store_root, since=since)
+        except Exception:  # a database hiccup must not end the schedule
+            log.exception("capture verification run failed; retrying next period")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
