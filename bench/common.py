@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import wave
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from storage.segment import FinishedSegment
 
 
@@ -22,3 +27,162 @@ def pct(values: list[float], p: float) -> float:
     """The p-th percentile (0-100) by nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# -- audio that encodes time ----------------------------------------------------
+#
+# The timed simulated parties (dialplan/callrec-sim-timed.conf) each play a
+# repeating sequence of PERIOD one-second tones from the moment they answer.
+# A stretch of a track holding tone k is second k (mod PERIOD) of that party's
+# audio, so comparing a track with the sequence shows what is missing.
+
+PERIOD = 30
+CUSTOMER_TONES = tuple(300 + 50 * k for k in range(PERIOD))  # 300-1750 Hz
+AGENT_TONES = tuple(1800 + 50 * k for k in range(PERIOD))  # 1800-3250 Hz
+WINDOW = 0.02  # seconds per frequency estimate
+MATCH_HZ = 20.0  # an estimate this close to a tone is that tone
+SILENCE = 200  # peak below which a window holds no tone
+
+
+def playtones(freqs: tuple[int, ...]) -> str:
+    """The Playtones() argument for a sequence (one second per tone)."""
+    return ",".join(f"{f}/1000" for f in freqs)
+
+
+@dataclass
+class Run:
+    index: int  # which tone of the sequence
+    start: float  # seconds into the file
+    end: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class TrackLoss:
+    """Where a timed track lost audio. Seconds throughout; tone-time is the
+    party's own clock: seconds since it answered, modulo PERIOD."""
+
+    seconds: float  # audio in the file
+    runs: list[Run]
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # (file time, lost)
+    untoned: float = 0.0  # seconds where no tone could be told (silence, noise)
+
+    @property
+    def gap_seconds(self) -> float:
+        return sum(lost for _, lost in self.gaps)
+
+    @property
+    def start_tone(self) -> float | None:
+        """Tone-time of the file's first sample (the first run ends on a tone boundary)."""
+        if not self.runs:
+            return None
+        first = self.runs[0]
+        if len(self.runs) == 1:
+            return float(first.index)  # cannot tell the phase: assume it began on the boundary
+        return (first.index + 1 - first.length) % PERIOD
+
+    @property
+    def end_tone(self) -> float | None:
+        """Tone-time of the file's last sample (the last run starts on a tone boundary)."""
+        if not self.runs:
+            return None
+        last = self.runs[-1]
+        return (last.index + last.length) % PERIOD
+
+    def head(self, expected_start: float) -> float:
+        """Audio lost before the first sample, given the tone-time the capture should open at."""
+        return _wrap((self.start_tone or 0.0) - expected_start)
+
+    def tail(self, expected_end: float) -> float:
+        return _wrap(expected_end - (self.end_tone or 0.0))
+
+    def describe(self) -> str:
+        gaps = ", ".join(f"{lost:.2f}s at {at:.2f}s" for at, lost in self.gaps) or "none"
+        return f"{self.seconds:.2f}s of audio; gaps: {gaps}; untoned {self.untoned:.2f}s"
+
+
+def _wrap(value: float) -> float:
+    """Signed difference of two tone-times, taken the short way round the cycle."""
+    return (value + PERIOD / 2) % PERIOD - PERIOD / 2
+
+
+def _estimate(samples: array[int], rate: int) -> float | None:
+    """Frequency of the one tone in ``samples`` from interpolated zero crossings."""
+    if not samples or max(max(samples), -min(samples)) < SILENCE:
+        return None
+    crossings: list[float] = []
+    prev = samples[0]
+    for i in range(1, len(samples)):
+        cur = samples[i]
+        if (prev < 0) != (cur < 0):
+            crossings.append(i - 1 + prev / (prev - cur) if prev != cur else float(i))
+        prev = cur
+    if len(crossings) < 3:
+        return None
+    return (len(crossings) - 1) * rate / (2.0 * (crossings[-1] - crossings[0]))
+
+
+def analyse_track(path: Path, tones: tuple[int, ...]) -> TrackLoss:
+    """Read a mono 16-bit WAV of one timed party and locate what is missing inside it.
+
+    Consecutive windows holding the same tone form runs. A run shorter than a
+    second between two others lost the difference; tones skipped between two
+    runs are whole seconds lost. Loss before the first and after the last
+    sample needs the tone-times the capture should have opened and closed at
+    (:meth:`TrackLoss.head`, :meth:`TrackLoss.tail`).
+    """
+    with wave.open(str(path), "rb") as wav:
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        frames = wav.readframes(wav.getnframes())
+    samples = array("h", frames[: len(frames) // 2 * 2])
+    if channels > 1:
+        samples = samples[::channels]
+    seconds = len(samples) / rate
+    step = max(int(rate * WINDOW), 8)
+    labels: list[int | None] = []
+    for start in range(0, len(samples), step):
+        freq = _estimate(samples[start : start + step], rate)
+        index = None
+        if freq is not None:
+            best = min(range(len(tones)), key=lambda k: abs(tones[k] - freq))
+            index = best if abs(tones[best] - freq) <= MATCH_HZ else None
+        labels.append(index)
+    runs: list[Run] = []
+    untoned = 0.0
+    for i, label in enumerate(labels):
+        t0, t1 = i * WINDOW, min((i + 1) * WINDOW, seconds)
+        if label is None:
+            untoned += t1 - t0
+            continue
+        if runs and runs[-1].index == label and abs(runs[-1].end - t0) < 3 * WINDOW:
+            runs[-1].end = t1
+        else:
+            runs.append(Run(label, t0, t1))
+    runs = [r for r in runs if r.length >= 2 * WINDOW]  # drop boundary glitches
+    # Untoned stretches between runs are audio (silence), not loss: they fill
+    # the earlier tone up to its second first, the rest belongs to the next.
+    for prev, run in zip(runs, runs[1:], strict=False):
+        between = run.start - prev.end
+        fill = min(between, max(0.0, 1.0 - prev.length))
+        prev.end += fill
+        run.start -= between - fill
+    loss = TrackLoss(seconds, runs, untoned=untoned)
+    for i, run in enumerate(runs):
+        if 0 < i < len(runs) - 1 and run.length < 1.0 - 2 * WINDOW:
+            loss.gaps.append((run.start, 1.0 - run.length))
+        if i > 0:
+            skipped = (run.index - runs[i - 1].index - 1) % PERIOD
+            if skipped:
+                loss.gaps.append((run.start, float(skipped)))
+    return loss
+
+
+def ratio_summary(ratios: list[float], short_below: float = 0.98) -> str:
+    """p1 and p50 of captured/expected per track, and how many tracks are short."""
+    if not ratios:
+        return "no tracks"
+    short = sum(1 for r in ratios if r < short_below)
+    return f"p1 {pct(ratios, 1):.3f}  p50 {pct(ratios, 50):.3f}  short {short}/{len(ratios)}"
