@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import wave
 from array import array
 from dataclasses import dataclass, field
@@ -164,7 +165,7 @@ def analyse_track(path: Path, tones: tuple[int, ...]) -> TrackLoss:
     runs = [r for r in runs if r.length >= 2 * WINDOW]  # drop boundary glitches
     # Untoned stretches between runs are audio (silence), not loss: they fill
     # the earlier tone up to its second first, the rest belongs to the next.
-    for prev, run in zip(runs, runs[1:], strict=False):
+    for prev, run in itertools.pairwise(runs):
         between = run.start - prev.end
         fill = min(between, max(0.0, 1.0 - prev.length))
         prev.end += fill
