@@ -7,6 +7,7 @@ import wave
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from storage.segment import FinishedSegment
 
@@ -187,3 +188,96 @@ def ratio_summary(ratios: list[float], short_below: float = 0.98) -> str:
         return "no tracks"
     short = sum(1 for r in ratios if r < short_below)
     return f"p1 {pct(ratios, 1):.3f}  p50 {pct(ratios, 50):.3f}  short {short}/{len(ratios)}"
+
+
+# -- expected lengths from Asterisk's own record -----------------------------------
+
+
+class CelTruth:
+    """Asterisk's CEL events over AMI, folded into bridged spans (the bench's ground truth)."""
+
+    def __init__(self, host: str, port: int, user: str, secret: str) -> None:
+        from agi_scripts.ami import Ami, AmiAddress
+        from callcore.ground_truth import GroundTruth
+
+        self.ami = Ami(AmiAddress(host, port, user, secret))
+        self.truth = GroundTruth()
+
+    async def start(self) -> None:
+        self.ami.on("CEL", self._feed)
+        self.ami.on("Hangup", self._feed)
+        await self.ami.connect()
+
+    def _feed(self, event: dict[str, str]) -> None:
+        self.truth.feed(event)
+
+    async def close(self) -> None:
+        await self.ami.close()
+
+    def by_name(self, name: str) -> tuple[Any, str] | None:
+        """The span holding channel ``name``, and that channel's uniqueid."""
+        for span in self.truth.spans.values():
+            for uniqueid, channel in span.channels.items():
+                if channel == name:
+                    return span, uniqueid
+        return None
+
+    def by_uniqueid(self, uniqueid: str) -> Any | None:
+        for span in self.truth.spans.values():
+            if uniqueid in span.channels:
+                return span
+        return None
+
+    def expectation(self, bridged_party: str) -> tuple[float, float, float] | None:
+        """For the Local ;1 channel ``bridged_party`` that sat in the bridge: its bridged
+        seconds, and the tone-times (of the party playing on its ;2 half) at which the
+        capture should open and close."""
+        found = self.by_name(bridged_party)
+        half = self.by_name(bridged_party.replace(";1", ";2"))
+        if found is None or half is None:
+            return None
+        span, _ = found
+        half_span, half_id = half
+        answered = half_span.answers.get(half_id)
+        if answered is None or span.bridged_at is None or span.unbridged_at is None:
+            return None
+        return (
+            span.bridged_seconds,
+            span.bridged_at - answered,
+            span.unbridged_at - answered,
+        )
+
+
+@dataclass
+class TrackResult:
+    path_kind: str  # "callrec" or "baseline"
+    leg: str
+    ratio: float  # captured / expected
+    loss: TrackLoss
+    head: float
+    tail: float
+
+
+def judge(
+    kind: str, leg: str, loss: TrackLoss, expected: tuple[float, float, float] | None
+) -> TrackResult | None:
+    if expected is None or expected[0] <= 0:
+        return None
+    seconds, opens, closes = expected
+    return TrackResult(
+        kind, leg, loss.seconds / seconds, loss, loss.head(opens), loss.tail(closes)
+    )
+
+
+def loss_report(results: list[TrackResult], kind: str) -> str:
+    mine = [r for r in results if r.path_kind == kind]
+    if not mine:
+        return f"{kind:>9}: no tracks judged"
+    heads = sorted(r.head for r in mine)
+    tails = sorted(r.tail for r in mine)
+    gaps = sorted(r.loss.gap_seconds for r in mine)
+    return (
+        f"{kind:>9}: captured/expected {ratio_summary([r.ratio for r in mine])}; "
+        f"missing p50/max: head {pct(heads, 50):.2f}/{heads[-1]:.2f}s "
+        f"gaps {pct(gaps, 50):.2f}/{gaps[-1]:.2f}s tail {pct(tails, 50):.2f}/{tails[-1]:.2f}s"
+    )

@@ -36,6 +36,7 @@ class Span:
     ended_at: float | None = None
     intervals: list[tuple[float, float]] = field(default_factory=list)  # bridged, merged
     channels: dict[str, str] = field(default_factory=dict)  # uniqueid -> channel name
+    answers: dict[str, float] = field(default_factory=dict)  # uniqueid -> answer time
     call_id: str | None = None
     route: str | None = None  # CALLREC_ROUTE, e.g. "stasis", "fallback-agent"
     finished: bool = False
@@ -126,8 +127,10 @@ class GroundTruth:
             span.channels.setdefault(uniqueid, channel)
         if name == "CHAN_START" and span.started_at is None:
             span.started_at = t
-        elif name == "ANSWER" and span.answered_at is None and is_party(channel):
-            span.answered_at = t
+        elif name == "ANSWER" and is_party(channel):
+            span.answers.setdefault(uniqueid, t)
+            if span.answered_at is None:
+                span.answered_at = t
         elif name in ("BRIDGE_ENTER", "BRIDGE_EXIT") and is_party(channel):
             bridge = bridge_id_of(event.get("Extra", ""))
             if bridge:
