@@ -264,9 +264,7 @@ def judge(
     if expected is None or expected[0] <= 0:
         return None
     seconds, opens, closes = expected
-    return TrackResult(
-        kind, leg, loss.seconds / seconds, loss, loss.head(opens), loss.tail(closes)
-    )
+    return TrackResult(kind, leg, loss.seconds / seconds, loss, loss.head(opens), loss.tail(closes))
 
 
 def loss_report(results: list[TrackResult], kind: str) -> str:
