@@ -4,7 +4,8 @@ callrec's own clock says when it *thought* a call was bridged; verification
 needs what Asterisk did. This folds the CEL events (CHAN_START, ANSWER,
 BRIDGE_ENTER, BRIDGE_EXIT, HANGUP, LINKEDID_END) and the channel variables
 AMI adds to Hangup events (``CALLREC_CALL_ID``, ``CALLREC_ROUTE``, see
-asterisk-conf/manager.conf) into one :class:`Span` per Asterisk linkedid.
+asterisk-conf/manager.conf) into one :class:`Span` per Asterisk linkedid. A
+Stasis call is also known by its bridge, which the app names ``<call id>-b``.
 
 A call is *bridged* while at least two parties share a bridge; snoop,
 recorder and announcer channels are not parties. Bridges are tracked across
@@ -24,6 +25,8 @@ from typing import Any
 # Channel technologies that are callrec's or Asterisk's helpers, not call parties.
 NOT_PARTIES = ("Snoop/", "Recorder/", "Announcer/", "CBAnn/", "CBRec/")
 _CHANVAR = re.compile(r"(CALLREC_[A-Z_]+)=([^',\]\s]*)")
+# The Stasis path names each call's bridge "<call id>-b" (ari_app/app.py).
+_CALLREC_BRIDGE = re.compile(r"^([0-9a-f]{32})-b$")
 
 
 @dataclass
@@ -163,6 +166,9 @@ class GroundTruth:
                 _merge(self.span(owner).intervals, (since, t))
         if enter:
             members[uniqueid] = linkedid
+            named = _CALLREC_BRIDGE.match(bridge)
+            if named and not self.span(linkedid).call_id:
+                self.span(linkedid).call_id = named.group(1)
         else:
             members.pop(uniqueid, None)
         self._since[bridge] = t

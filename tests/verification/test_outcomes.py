@@ -142,3 +142,24 @@ async def test_outcomes_for_whole_short_missing_silent_and_gaps(
 def test_bad_since_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--since", "yesterday-ish"]) == 1
     assert "verify.bad_since" in capsys.readouterr().err
+
+
+def test_a_stasis_bridge_names_its_call() -> None:
+    """The Stasis app's bridge is "<call id>-b": the span knows the call without the registry."""
+    truth = GroundTruth()
+    call_id = "0123456789abcdef0123456789abcdef"
+    extra = json.dumps({"bridge_id": f"{call_id}-b", "bridge_technology": "simple_bridge"})
+    for t, name, uid in (
+        (1.0, "BRIDGE_ENTER", f"{call_id}-c"),
+        (1.1, "BRIDGE_ENTER", f"{call_id}-a1"),
+        (5.1, "BRIDGE_EXIT", f"{call_id}-c"),
+    ):
+        chan = "Local/customer@x-1;1" if uid.endswith("-c") else "Local/agent@x-2;1"
+        truth.feed(
+            {"Event": "CEL", "EventName": name, "Timestamp": str(t), "UniqueID": uid,
+             "LinkedID": uid, "Channel": chan, "Extra": extra}
+        )  # fmt: skip
+    for uid in (f"{call_id}-c", f"{call_id}-a1"):
+        span = truth.spans[uid]
+        assert span.call_id == call_id
+        assert span.intervals == [(1.1, 5.1)]
