@@ -43,14 +43,16 @@ class Span:
     call_id: str | None = None
     route: str | None = None  # CALLREC_ROUTE, e.g. "stasis", "fallback-agent"
     finished: bool = False
+    opened_at: float | None = None  # when two parties first shared a bridge
+    left_at: float | None = None  # a party left a bridge we never saw it enter
 
     @property
     def bridged_at(self) -> float | None:
-        return self.intervals[0][0] if self.intervals else None
+        return self.intervals[0][0] if self.intervals else self.opened_at
 
     @property
     def unbridged_at(self) -> float | None:
-        return self.intervals[-1][1] if self.intervals else None
+        return self.intervals[-1][1] if self.intervals else self.left_at
 
     @property
     def bridged_seconds(self) -> float:
@@ -102,6 +104,9 @@ class GroundTruth:
         # bridge id -> {uniqueid: linkedid} of the parties in it, and when it last changed
         self._bridges: dict[str, dict[str, str]] = {}
         self._since: dict[str, float] = {}
+        # linkedids that just got two parties bridged: worth saving now, so a
+        # collector restarted mid-call still has the start (the caller drains it)
+        self.opened: list[str] = []
 
     def span(self, linkedid: str) -> Span:
         found = self.spans.get(linkedid)
@@ -164,13 +169,21 @@ class GroundTruth:
             since = self._since.get(bridge, t)
             for owner in set(members.values()):
                 _merge(self.span(owner).intervals, (since, t))
+        named = _CALLREC_BRIDGE.match(bridge)
+        if named and not self.span(linkedid).call_id:
+            self.span(linkedid).call_id = named.group(1)
         if enter:
             members[uniqueid] = linkedid
-            named = _CALLREC_BRIDGE.match(bridge)
-            if named and not self.span(linkedid).call_id:
-                self.span(linkedid).call_id = named.group(1)
-        else:
-            members.pop(uniqueid, None)
+            if len(members) == 2:
+                for owner in set(members.values()):
+                    span = self.span(owner)
+                    if span.opened_at is None:
+                        span.opened_at = t
+                        self.opened.append(owner)
+        elif uniqueid in members:
+            members.pop(uniqueid)
+        else:  # we started after it entered (a restart): only the end is known
+            self.span(linkedid).left_at = t
         self._since[bridge] = t
         if not members:
             self._bridges.pop(bridge, None)

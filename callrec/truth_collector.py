@@ -67,10 +67,25 @@ class TruthCollector:
         except Exception:  # a malformed event must not stop the collector
             log.exception("ground truth: event not understood: %s", event.get("EventName"))
             return
+        while self.truth.opened:  # the bridged start, kept at once (survives our restart)
+            self._spawn(self._save_open(self.truth.opened.pop()))
         if span is not None:
-            task = asyncio.get_running_loop().create_task(self._flush_later(span.linkedid))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._flush_later(span.linkedid))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _save_open(self, linkedid: str) -> None:
+        span = self.truth.spans.get(linkedid)
+        if span is None:
+            return
+        record = to_record(span, self.node, self._calls.get(linkedid, {}))
+        try:
+            await asyncio.to_thread(save_span, self.db, record)
+        except Exception:
+            log.exception("ground truth: open span %s not saved", linkedid)
 
     def _learn(self, event: Mapping[str, str]) -> None:
         """While the call is live, ask the registry whose it is (Stasis calls)."""

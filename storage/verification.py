@@ -118,11 +118,19 @@ def save_span(db: Database, span: SpanRecord) -> None:
             )
             return
         row.call_id = row.call_id or span.call_id
-        for name in ("answered_at", "bridged_at", "unbridged_at", "ended_at"):
+        for name in ("answered_at", "unbridged_at", "ended_at"):
             value = _naive(getattr(span, name))
             if value is not None:
                 setattr(row, name, value)
-        row.details = {**(row.details or {}), **span.details}
+        bridged = _naive(span.bridged_at)
+        if bridged is not None and (row.bridged_at is None or bridged < row.bridged_at):
+            row.bridged_at = bridged  # the earliest start any collector saw
+        old = dict(row.details or {})
+        new = {k: v for k, v in span.details.items() if v not in (None, [], {})}
+        merged = {**old, **new}
+        if old.get("intervals") and not span.details.get("intervals"):
+            merged["intervals"] = old["intervals"]
+        row.details = merged
 
 
 # -- checking one segment ------------------------------------------------------
