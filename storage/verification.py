@@ -63,6 +63,7 @@ SILENCE_PEAK = 64  # 16-bit peak below which a 1 s window counts as silent
 ALERT_CODE = "capture.gap"
 TRACK_KINDS = ("agent", "customer")
 BAD = (SHORT, MISSING, SILENT_LEG, GAP)
+OUTCOMES = (VERIFIED, SHORT, MISSING, SILENT_LEG, NOT_RECORDED_BY_DECISION, GAP)
 
 
 @dataclass(frozen=True)
