@@ -224,6 +224,7 @@ class Service:
                     self.storage.cfg.store_root,
                     self.stop_event,
                     owner=self.storage.node + ":verify",
+                    target=self.storage.target,
                 )
             )
         )

@@ -448,8 +448,10 @@ async def run_periodically(
     owner: str,
     every: float = 300.0,
     lookback: timedelta = timedelta(hours=2),
+    target: Any = None,
 ) -> None:
-    """Verify the recent past every ``every`` seconds, on one node of the cluster at a time.
+    """Verify the recent past (and re-check remote copies due a check) every ``every``
+    seconds, on one node of the cluster at a time.
 
     The job's lease is held for the whole period and not released, so the
     other nodes skip the periods this node took (a dead node's lease expires).
@@ -461,7 +463,116 @@ async def run_periodically(
             if mine:
                 since = utcnow() - lookback
                 await asyncio.to_thread(verify, db, store_root, since=since)
+                if target is not None:
+                    await recheck_remote(db, target)
         except Exception:  # a database hiccup must not end the schedule
             log.exception("capture verification run failed; retrying next period")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)
+
+
+# -- remote copies ---------------------------------------------------------------
+
+REMOTE_ALERT = "capture.remote_mismatch"
+
+
+@dataclass
+class RemoteReport:
+    checked: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)  # remote name, what is wrong
+    unsupported: bool = False  # the target cannot read its copies back
+
+
+async def recheck_remote(
+    db: Database,
+    target: Any,
+    *,
+    every: timedelta = timedelta(days=1),
+    limit: int = 500,
+) -> RemoteReport:
+    """Read uploaded copies back (size and SHA-256) and compare with what was stored.
+
+    Copies not checked within ``every`` are read, oldest check first. A copy
+    that is absent or differs raises ``capture.remote_mismatch`` and is queued
+    again (a differing copy is removed first, since an upload skips a copy of
+    the right size); the recording's verification notes the result either way.
+    """
+    from storage.outbox import enqueue_upload
+
+    report = RemoteReport()
+    cutoff = utcnow() - every
+    with db.session() as s:
+        rows = list(
+            s.execute(
+                select(RecordingFile, Verification)
+                .join(Recording, Recording.id == RecordingFile.recording_id)
+                .join(Verification, Verification.recording_id == RecordingFile.recording_id)
+                .where(
+                    RecordingFile.uploaded_at.is_not(None),
+                    Recording.deleted_at.is_(None),
+                    or_(
+                        Verification.remote_checked_at.is_(None),
+                        Verification.remote_checked_at < cutoff,
+                    ),
+                )
+                .order_by(Verification.remote_checked_at.is_not(None), RecordingFile.id)
+                .limit(limit)
+            ).all()
+        )
+        files = [
+            (f.id, f.recording_id, f.remote_name, f.size_bytes, f.sha256, f.path) for f, _ in rows
+        ]
+    if not files:
+        return report
+    session = await target.open()
+    try:
+        fingerprint = getattr(session, "fingerprint", None)
+        if fingerprint is None:
+            report.unsupported = True
+            return report
+        results: dict[int, str | None] = {}
+        for file_id, _rid, remote, size, sha, _path in files:
+            got = await fingerprint(remote)
+            report.checked += 1
+            if got is None:
+                results[file_id] = "absent"
+            elif got[0] != size:
+                results[file_id] = f"{got[0]} bytes, {size} stored"
+            elif got[1] != sha:
+                results[file_id] = "SHA-256 differs"
+            else:
+                results[file_id] = None
+            if results[file_id] not in (None, "absent"):
+                await session.delete(remote)  # else the re-upload would keep a copy this size
+    finally:
+        await session.close()
+    now = utcnow()
+    with db.session() as s:
+        for file_id, rid, remote, size, sha, path in files:
+            problem = results.get(file_id)
+            row = s.scalars(select(Verification).where(Verification.recording_id == rid)).first()
+            if row is not None:
+                row.remote_checked_at = now
+                remote_notes = dict((row.details or {}).get("remote") or {})
+                remote_notes[remote] = problem or "ok"
+                row.details = {**(row.details or {}), "remote": remote_notes}
+            if problem is None:
+                continue
+            report.bad.append((remote, problem))
+            enqueue_upload(
+                s,
+                recording_id=rid,
+                file_id=file_id,
+                local_path=path,
+                remote_name=remote,
+                size=size,
+                sha256=sha,
+            )
+        if report.bad:
+            summary = "; ".join(f"{name}: {why}" for name, why in report.bad[:5])
+            raise_alert(s, REMOTE_ALERT, f"{len(report.bad)} remote copies wrong ({summary})")
+        elif report.checked:
+            clear_alerts(s, REMOTE_ALERT)
+    for name, why in report.bad:
+        log.error("[%s] remote copy %s: %s; queued again", REMOTE_ALERT, name, why)
+    return report
