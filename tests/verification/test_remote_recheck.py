@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage.config import StorageConfig, UploadTargetConfig
 from storage.models import Alert, RecordingFile, Verification
@@ -61,7 +61,7 @@ async def test_absent_and_altered_copies_are_found_and_sent_again(
     platform = tmp_path / "platform"
     with service.db.session() as s:
         files = list(s.scalars(select(RecordingFile).where(RecordingFile.kind != "stereo")))
-        s.execute(Verification.__table__.update().values(remote_checked_at=None))
+        s.execute(update(Verification).values(remote_checked_at=None))
     gone, altered = files[0].remote_name, files[1].remote_name
     (platform / gone).unlink()
     data = bytearray((platform / altered).read_bytes())
@@ -81,7 +81,7 @@ async def test_absent_and_altered_copies_are_found_and_sent_again(
             break
     assert status(service.db).pending == 0
     with service.db.session() as s:
-        s.execute(Verification.__table__.update().values(remote_checked_at=None))
+        s.execute(update(Verification).values(remote_checked_at=None))
     healed = await recheck_remote(service.db, service.target)
     assert healed.checked == 6 and healed.bad == []
     assert "capture.remote_mismatch" not in _alerts(service)
@@ -107,7 +107,7 @@ async def test_sftp_copies_are_read_back(tmp_path: Path, sshd: Sshd) -> None:  #
         data[100] ^= 0x55
         victim.write_bytes(bytes(data))
         with svc.db.session() as s:
-            s.execute(Verification.__table__.update().values(remote_checked_at=None))
+            s.execute(update(Verification).values(remote_checked_at=None))
         found = await recheck_remote(svc.db, svc.target)
         assert [why for _, why in found.bad] == ["SHA-256 differs"]
         assert not victim.exists()  # removed, so the re-upload replaces it
