@@ -44,6 +44,7 @@ from common import (
     TrackResult,
     analyse_track,
     judge,
+    judge_mixmonitor,
     loss_report,
     pct,
 )
@@ -151,33 +152,7 @@ async def baseline(
     ast, _ = await measure(inst, window)
     await hang_up_all(ari)
     await asyncio.sleep(1.5)  # MixMonitor's files close, CEL's bridge exits arrive
-    results: list[TrackResult] = []
-    for f in sorted(inst.monitor_dir.glob("callrec-bench-*-r.wav")):
-        uniqueid = f.name[len("callrec-bench-") : -len("-r.wav")]
-        span = truth.by_uniqueid(uniqueid)
-        if span is None:
-            continue
-        me = span.channels[uniqueid]  # the caller's ;1, where MixMonitor ran
-        agent = next(
-            (c for c in span.channels.values() if c.startswith("Local/agent-timed") and
-             c.endswith(";1")),
-            None,
-        )  # fmt: skip
-        pairs = [("customer", f, me), ("agent", f.with_name(f.name[:-6] + "-t.wav"), agent)]
-        for leg, path, party in pairs:
-            if party is None or not path.exists():
-                continue
-            loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
-            # MixMonitor on the caller's channel: its expected span is the caller's bridge.
-            expected = truth.expectation(me)
-            tones = truth.expectation(party)
-            if expected and tones:
-                expected = (expected[0], tones[1], tones[2])
-            judged = judge("baseline", leg, loss, expected)
-            if judged:
-                results.append(judged)
-    for f in inst.monitor_dir.glob("callrec-bench-*"):
-        f.unlink(missing_ok=True)
+    results = await judge_mixmonitor(inst.monitor_dir, truth)
     return ast / window, results
 
 

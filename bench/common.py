@@ -175,7 +175,7 @@ def analyse_track(path: Path, tones: tuple[int, ...]) -> TrackLoss:
     for i, run in enumerate(runs):
         if 0 < i < len(runs) - 1 and run.length < 1.0 - 2 * WINDOW:
             loss.gaps.append((run.start, 1.0 - run.length))
-        if i > 0:
+        if i > 0 and run.index != runs[i - 1].index:  # the same tone resumed: no skip
             skipped = (run.index - runs[i - 1].index - 1) % PERIOD
             if skipped:
                 loss.gaps.append((run.start, float(skipped)))
@@ -226,6 +226,16 @@ class CelTruth:
         for span in self.truth.spans.values():
             if uniqueid in span.channels:
                 return span
+        return None
+
+    def party(self, call_id: str, prefix: str) -> str | None:
+        """The bridged (;1) channel of a call whose name starts with ``prefix``."""
+        for span in self.truth.spans.values():
+            if span.call_id != call_id:
+                continue
+            for channel in span.channels.values():
+                if channel.startswith(prefix) and channel.endswith(";1"):
+                    return str(channel)
         return None
 
     def expectation(self, bridged_party: str) -> tuple[float, float, float] | None:
@@ -279,3 +289,38 @@ def loss_report(results: list[TrackResult], kind: str) -> str:
         f"missing p50/max: head {pct(heads, 50):.2f}/{heads[-1]:.2f}s "
         f"gaps {pct(gaps, 50):.2f}/{gaps[-1]:.2f}s tail {pct(tails, 50):.2f}/{tails[-1]:.2f}s"
     )
+
+
+async def judge_mixmonitor(monitor_dir: Path, truth: CelTruth) -> list[TrackResult]:
+    """The plain-dialplan baseline's MixMonitor files (callrec-bench-<uniqueid>-r/-t.wav),
+    judged like callrec's tracks; the files are removed."""
+    import asyncio
+
+    results: list[TrackResult] = []
+    for f in sorted(monitor_dir.glob("callrec-bench-*-r.wav")):
+        uniqueid = f.name[len("callrec-bench-") : -len("-r.wav")]
+        span = truth.by_uniqueid(uniqueid)
+        if span is None:
+            continue
+        me = span.channels[uniqueid]  # the caller's ;1, where MixMonitor ran
+        agent = next(
+            (c for c in span.channels.values() if c.startswith("Local/agent-timed") and
+             c.endswith(";1")),
+            None,
+        )  # fmt: skip
+        pairs = [("customer", f, me), ("agent", f.with_name(f.name[:-6] + "-t.wav"), agent)]
+        for leg, path, party in pairs:
+            if party is None or not path.exists():
+                continue
+            tones = CUSTOMER_TONES if leg == "customer" else AGENT_TONES
+            loss = await asyncio.to_thread(analyse_track, path, tones)
+            expected = truth.expectation(me)  # MixMonitor runs for the caller's bridge
+            own = truth.expectation(party)  # the tone-times are the speaking party's
+            if expected and own:
+                expected = (expected[0], own[1], own[2])
+            judged = judge("baseline", leg, loss, expected)
+            if judged:
+                results.append(judged)
+    for f in monitor_dir.glob("callrec-bench-*"):
+        f.unlink(missing_ok=True)
+    return results
