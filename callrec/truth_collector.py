@@ -54,10 +54,12 @@ class TruthCollector:
         self.ami.on("Hangup", self.on_event)
         await self.ami.connect()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:
         await self.ami.close()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # spans still waiting for the database get a last chance
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
 
     def on_event(self, event: Mapping[str, str]) -> None:
         try:
@@ -84,8 +86,8 @@ class TruthCollector:
         record = to_record(span, self.node, self._calls.get(linkedid, {}))
         try:
             await asyncio.to_thread(save_span, self.db, record)
-        except Exception:
-            log.exception("ground truth: open span %s not saved", linkedid)
+        except Exception as exc:  # the finished span is written (with retries) later anyway
+            log.warning("ground truth: open span %s not saved (%s)", linkedid, exc)
 
     def _learn(self, event: Mapping[str, str]) -> None:
         """While the call is live, ask the registry whose it is (Stasis calls)."""
@@ -102,18 +104,23 @@ class TruthCollector:
                 return
 
     async def _flush_later(self, linkedid: str) -> None:
+        """Write a finished span; while the database is away, keep it and try again."""
         await asyncio.sleep(self.flush_delay)
         span = self.truth.spans.get(linkedid)
         if span is None:
             return
-        known = self._calls.pop(linkedid, {})
-        record = to_record(span, self.node, known)
-        try:
-            await asyncio.to_thread(save_span, self.db, record)
-            self.saved += 1
-        except Exception:  # the database may be restarting: keep the span for the next one
-            log.exception("ground truth: span %s not saved", linkedid)
-            return
+        record = to_record(span, self.node, self._calls.get(linkedid, {}))
+        delay = 1.0
+        while True:
+            try:
+                await asyncio.to_thread(save_span, self.db, record)
+                break
+            except Exception as exc:  # e.g. PostgreSQL restarting: the span must not be lost
+                log.warning("ground truth: span %s not saved (%s); retrying", linkedid, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        self.saved += 1
+        self._calls.pop(linkedid, None)
         self.truth.forget(linkedid)
 
 
