@@ -9,6 +9,12 @@ The server measures each request from the AGI request's start to the
 decision set and MixMonitor started. As a baseline in the same run, the same
 number of calls hit a FastAGI handler that only answers. Prints p50/p95 of
 both and their ratio.
+
+Then (``--talk`` seconds, 0 to skip) N calls whose simulated parties play
+time-encoding tones stay up, through callrec's FastAGI route and through the
+plain-dialplan MixMonitor baseline: each track's captured / expected length
+(expected: the bridged time in Asterisk's CEL; p1, p50, short tracks) and
+where the missing audio is (head, gaps, tail).
 """
 
 from __future__ import annotations
@@ -21,11 +27,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DiscardSink, pct
+from common import (
+    AGENT_TONES,
+    CUSTOMER_TONES,
+    CelTruth,
+    TrackResult,
+    analyse_track,
+    judge,
+    judge_mixmonitor,
+    loss_report,
+    pct,
+)
 
 from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
@@ -36,6 +53,30 @@ from callcore.state_store import StateStore
 from callrec import sandbox
 from callrec.settings import ServiceSettings
 from policy import load_config
+from storage.segment import FinishedSegment
+
+TONES = {"agent": AGENT_TONES, "customer": CUSTOMER_TONES}
+
+
+class AnalysingSink:
+    """Analyses each delivered track's tones, then removes the files."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.tracks: dict[str, dict[str, Any]] = {}
+
+    async def accept_segment(self, segment: FinishedSegment) -> str:
+        self.count += 1
+        for leg, path in segment.files.items():
+            if leg in TONES and self.analyse:
+                loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
+                self.tracks.setdefault(segment.call_id, {})[leg] = loss
+        for path in segment.files.values():
+            path.unlink(missing_ok=True)
+        return segment.recording_id
+
+    analyse = False  # only the capture phase's tracks carry timed tones
+
 
 POLICY = """
 [campaigns.bench]
@@ -91,7 +132,69 @@ async def run_round(
     return got
 
 
-async def bench(calls: int, rounds: int) -> int:
+async def hang_up_everything(ari: AriClient) -> None:
+    channels = await ari.list_channels()
+    await asyncio.gather(*(ari.hangup(c["id"]) for c in channels), return_exceptions=True)
+    for _ in range(300):
+        if not await ari.list_channels():
+            return
+        await asyncio.sleep(0.1)
+
+
+async def wait_channels(ari: AriClient, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(await ari.list_channels()) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+
+
+async def capture_phase(
+    inst: sandbox.Instance,
+    ari: AriClient,
+    service: AgiService,
+    sink: AnalysingSink,
+    calls: int,
+    talk: float,
+    facts: dict[str, str],
+) -> list[TrackResult]:
+    """Calls with timed parties through both routes; every track judged against CEL."""
+    truth = CelTruth("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret)
+    await truth.start()
+    try:
+        customer = "Local/customer-timed@callrec-sim/n"
+        for _ in range(calls):
+            await ari.originate(customer, context="callrec-sim-mixmonitor-timed", extension="s")
+        await wait_channels(ari, 4 * calls)
+        await asyncio.sleep(talk)
+        await hang_up_everything(ari)
+        await asyncio.sleep(1.5)  # MixMonitor's files close, CEL's bridge exits arrive
+        results = await judge_mixmonitor(inst.monitor_dir, truth)
+
+        sink.analyse, before = True, sink.count
+        for _ in range(calls):
+            await ari.originate(
+                customer, context="callrec-agi-bench-timed", extension="dial", variables=facts
+            )
+        await wait_channels(ari, 4 * calls)
+        await asyncio.sleep(talk)
+        await hang_up_everything(ari)
+        await service.controller.drain()
+        deadline = time.monotonic() + 60
+        while sink.count - before < calls and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)
+        for call_id, legs in sink.tracks.items():
+            for leg, loss in legs.items():
+                prefix = "Local/agent-timed" if leg == "agent" else "Local/customer-timed"
+                party = truth.party(call_id, prefix)
+                judged = judge("callrec", leg, loss, truth.expectation(party) if party else None)
+                if judged:
+                    results.append(judged)
+        return results
+    finally:
+        await truth.close()
+
+
+async def bench(calls: int, rounds: int, talk: float = 8.0) -> int:
     inst, _ = sandbox.up(f"agibench-{os.getpid()}")
     ari = AriClient(inst.ari_url, inst.ari_user, inst.ari_password, inst.app)
     service: AgiService | None = None
@@ -100,7 +203,7 @@ async def bench(calls: int, rounds: int) -> int:
         base = Path(tempfile.mkdtemp(prefix="agibench-"))
         (base / "callrec.toml").write_text(POLICY)
         config = load_config(base / "callrec.toml")
-        sink = DiscardSink()
+        sink = AnalysingSink()
         service = AgiService(
             ServiceSettings(),
             lambda: config,
@@ -137,6 +240,11 @@ async def bench(calls: int, rounds: int) -> int:
         )
         print(f"ratio decision/baseline   p50 {d50 / b50:5.1f}x        p95 {d95 / b95:5.1f}x")
         print(f"segments handed off: {sink.count}")
+        if talk > 0:
+            results = await capture_phase(inst, ari, service, sink, calls, talk, facts)
+            print(f"Captured / expected per track, {calls} calls of ~{talk:g}s (CEL bridged time):")
+            for kind in ("baseline", "callrec"):
+                print("  " + loss_report(results, kind))
         return 0
     finally:
         if service is not None:
@@ -150,9 +258,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20 calls, one round")
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--talk", type=float, default=8.0, help="seconds the capture-length calls stay up (0: skip)"
+    )
     args = parser.parse_args()
     calls, rounds = (20, 1) if args.quick else (args.calls, args.rounds)
-    return asyncio.run(bench(calls, rounds))
+    return asyncio.run(bench(calls, rounds, args.talk))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ For each N, in one run on one sandbox Asterisk:
   baseline: N calls bridged by dialplan, MixMonitor capturing both directions;
   callrec:  N calls through the Stasis app, both legs captured by snoops.
 Reports total CPU (Asterisk + app) as a ratio to the baseline's, the app's CPU
-alone, and StasisStart-to-recording latency p50/p95.
+alone, and StasisStart-to-recording latency p50/p95; then, for both paths, each
+track's captured / expected length (expected: the bridged time Asterisk's CEL
+logged, p1 and p50, short tracks) and where the missing audio is (head, gaps,
+tail), found from the time-encoding tones the simulated parties play.
 
     .venv/bin/python bench/ari_bench.py            # N = 50, 100, 200
     .venv/bin/python bench/ari_bench.py --quick    # N = 10, 20
@@ -34,7 +37,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DiscardSink, pct
+from common import (
+    AGENT_TONES,
+    CUSTOMER_TONES,
+    CelTruth,
+    TrackResult,
+    analyse_track,
+    judge,
+    judge_mixmonitor,
+    loss_report,
+    pct,
+)
 
 from ari_app.app import StasisApp
 from ari_app.client import AriClient, AriError
@@ -43,11 +56,33 @@ from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from callrec import sandbox
 from policy import load_config
+from storage.segment import FinishedSegment
 
 TICK = os.sysconf("SC_CLK_TCK")
 FORMATS = ""
 RATE = 0.0  # calls placed per second; 0 = all at once
 POLICY = '[campaigns.bench]\nmode = "all_calls"\n[agents.a1]\nstate = "TX"\n'
+CUSTOMER = "Local/customer-timed@callrec-sim/n"  # parties whose audio encodes time
+AGENT = "Local/agent-timed@callrec-sim/n"
+TONES = {"agent": AGENT_TONES, "customer": CUSTOMER_TONES}
+
+
+class AnalysingSink:
+    """Analyses each delivered track's tones, then removes the files."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.tracks: dict[str, dict[str, Any]] = {}  # call id -> leg -> TrackLoss
+
+    async def accept_segment(self, segment: FinishedSegment) -> str:
+        self.count += 1
+        for leg, path in segment.files.items():
+            if leg in TONES:
+                loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
+                self.tracks.setdefault(segment.call_id, {})[leg] = loss
+        for path in segment.files.values():
+            path.unlink(missing_ok=True)
+        return segment.recording_id
 
 
 async def pace(i: int, start: float) -> None:
@@ -95,14 +130,16 @@ async def measure(inst: sandbox.Instance, window: float) -> tuple[float, float]:
     return proc_cpu(inst.pid) - a0, self_cpu() - s0
 
 
-async def baseline(inst: sandbox.Instance, ari: AriClient, n: int, window: float) -> float:
+async def baseline(
+    inst: sandbox.Instance, ari: AriClient, n: int, window: float, truth: CelTruth
+) -> tuple[float, list[TrackResult]]:
     start = time.monotonic()
     for i in range(n):
         await pace(i, start)
         await ari.originate(
-            "Local/customer@callrec-sim/n",
+            CUSTOMER,
             extension="s",
-            context="callrec-sim-mixmonitor",
+            context="callrec-sim-mixmonitor-timed",
             priority=1,
             formats=FORMATS or None,
         )
@@ -114,18 +151,18 @@ async def baseline(inst: sandbox.Instance, ari: AriClient, n: int, window: float
     await asyncio.sleep(2.0)
     ast, _ = await measure(inst, window)
     await hang_up_all(ari)
-    for f in inst.monitor_dir.glob("callrec-bench-*"):
-        f.unlink(missing_ok=True)
-    return ast / window
+    await asyncio.sleep(1.5)  # MixMonitor's files close, CEL's bridge exits arrive
+    results = await judge_mixmonitor(inst.monitor_dir, truth)
+    return ast / window, results
 
 
 async def through_app(
-    inst: sandbox.Instance, ari: AriClient, n: int, window: float, tmp: Path
-) -> tuple[float, float, list[float]]:
+    inst: sandbox.Instance, ari: AriClient, n: int, window: float, tmp: Path, truth: CelTruth
+) -> tuple[float, float, list[float], list[TrackResult]]:
     (tmp / "callrec.toml").write_text(POLICY)
     config = load_config(tmp / "callrec.toml")
     registry = CallRegistry()
-    sink = DiscardSink()
+    sink = AnalysingSink()
     app = StasisApp(
         AriClient(inst.ari_url, inst.ari_user, inst.ari_password, inst.app),
         config=lambda: config,
@@ -133,8 +170,8 @@ async def through_app(
         store=StateStore(tmp / f"state-{n}"),
         handoff=Handoff(sink, tmp / f"pending-{n}"),
         recording_dir=inst.recording_dir,
-        agent_endpoint=lambda agent: "Local/agent@callrec-sim/n",
-        customer_endpoint=lambda number: "Local/customer@callrec-sim/n",
+        agent_endpoint=lambda agent: AGENT,
+        customer_endpoint=lambda number: CUSTOMER,
         originate_formats=FORMATS or None,
     )
     await app.start()
@@ -148,6 +185,7 @@ async def through_app(
         return sum(1 for c in app.calls.values() if c.recording) >= n
 
     await wait_until(recording, 180, f"{n} recorded calls")
+    parties = {c.call_id: dict(c.channels) for c in app.calls.values()}
     await asyncio.sleep(2.0)
     ast, mine = await measure(inst, window)
     await hang_up_all(ari)
@@ -156,10 +194,26 @@ async def through_app(
         return sink.count >= n and not app.calls
 
     await wait_until(delivered, 120, "segments delivered")
+    await asyncio.sleep(1.0)  # the last CEL bridge exits
+    results: list[TrackResult] = []
+    for call_id, legs in sink.tracks.items():
+        ids = parties.get(call_id, {})
+        names = {role: _name(truth, ids.get(role, "")) for role in ("agent", "customer")}
+        for leg, loss in legs.items():
+            name = names[leg]
+            expected = truth.expectation(name) if name else None
+            judged = judge("callrec", leg, loss, expected)
+            if judged:
+                results.append(judged)
     latencies = list(app.latencies)
     await app.stop()
     await app.client.close()
-    return ast / window, mine / window, latencies
+    return ast / window, mine / window, latencies, results
+
+
+def _name(truth: CelTruth, uniqueid: str) -> str | None:
+    span = truth.by_uniqueid(uniqueid) if uniqueid else None
+    return span.channels.get(uniqueid) if span else None
 
 
 async def main() -> None:
@@ -192,18 +246,28 @@ async def main() -> None:
         f"{'N':>5} {'baseline CPU':>13} {'callrec CPU':>12} {'ratio':>6} {'app CPU':>8} "
         f"{'p50 ms':>7} {'p95 ms':>7}"
     )
+    truth = CelTruth("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret)
+    await truth.start()
+    losses: dict[int, list[TrackResult]] = {}
     try:
         async with AriClient(inst.ari_url, inst.ari_user, inst.ari_password, "bench-x") as ari:
             for n in sizes:
-                base = await baseline(inst, ari, n, window)
-                ast, mine, lat = await through_app(inst, ari, n, window, tmp)
+                base, base_tracks = await baseline(inst, ari, n, window, truth)
+                ast, mine, lat, tracks = await through_app(inst, ari, n, window, tmp, truth)
+                losses[n] = base_tracks + tracks
                 total = ast + mine
                 print(
                     f"{n:>5} {base:>12.0%} {total:>12.0%} {total / base:>6.2f} {mine:>8.0%} "
                     f"{1000 * statistics.median(lat):>7.1f} {1000 * pct(lat, 95):>7.1f}",
                     flush=True,
                 )
+        print("Captured / expected per track (expected: Asterisk's CEL bridged time):")
+        for n, results in losses.items():
+            print(f"  N = {n}")
+            for kind in ("baseline", "callrec"):
+                print("  " + loss_report(results, kind))
     finally:
+        await truth.close()
         sandbox.stop(inst)
         shutil.rmtree(tmp, ignore_errors=True)
     print(

@@ -45,6 +45,11 @@ class PolicyHolder:
             new = load_config(self.path)
         except ConfigError as exc:
             errors = [str(e) for e in exc.errors]
+        except Exception as exc:
+            errors = [f"{self.path}: cannot load: {type(exc).__name__}: {exc}"]
+        else:
+            errors = []
+        if errors:
             for error in errors:
                 log.error("policy reload refused: %s", error)
             log.error("policy reload refused; the previous config stays in force")
@@ -85,8 +90,12 @@ class PolicyHolder:
         """
         while True:
             await asyncio.sleep(interval)
-            if self.changed():
-                self.reload()
+            try:
+                if self.changed():
+                    self.reload()
+            except Exception:
+                log.exception("policy watcher: reload failed; still watching")
+                self._mtimes = self._snapshot()
 
     def install_sighup(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Reload on SIGHUP, the usual admin gesture after editing a file."""

@@ -292,12 +292,30 @@ def _save_instance(inst: Instance) -> None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether Asterisk could bind ``port`` now.
+
+    TCP is probed with SO_REUSEADDR, as Asterisk binds its listeners: the
+    connections a killed Asterisk leaves in TIME_WAIT or FIN_WAIT do not stop
+    it, only a socket still listening does.
+    """
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         with socket.socket(socket.AF_INET, kind) as sock:
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 return False
+    return True
+
+
+def _wait_port_free(port: int, linger: float) -> bool:
+    """Poll ``port`` for up to ``linger`` seconds (a dying process may still hold it)."""
+    deadline = time.monotonic() + linger
+    while not _port_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
     return True
 
 
@@ -321,15 +339,24 @@ def _free_rtp_range(taken: set[int], width: int = 400) -> tuple[int, int]:
     raise SandboxError("sandbox.no_ports", "no free RTP port range on 127.0.0.1")
 
 
-def choose_ports(requested: dict[str, int] | None = None) -> Ports:
-    """Free loopback ports, honouring explicit requests (which must be free)."""
+def choose_ports(
+    requested: dict[str, int] | None = None,
+    previous: Ports | None = None,
+    linger: float = 0.0,
+) -> Ports:
+    """Free loopback ports, honouring explicit requests (which must be free).
+
+    ``previous`` are the ports of the same instance before it died: they are
+    kept when they come free within ``linger`` seconds, so clients configured
+    with them (a running ``callrec serve``) find the restarted Asterisk.
+    """
     requested = requested or {}
     taken: set[int] = set()
     values: dict[str, int] = {}
     for key in ("http", "ami", "agi", "sip"):
         port = requested.get(key)
         if port:
-            if not _port_free(port):
+            if not _wait_port_free(port, linger):
                 raise SandboxError(
                     "sandbox.port_in_use",
                     f"port {port} on 127.0.0.1 (wanted for {key}) is in use by another "
@@ -337,8 +364,20 @@ def choose_ports(requested: dict[str, int] | None = None) -> Ports:
                 )
             taken.add(port)
             values[key] = port
-        else:
-            values[key] = _free_port(taken)
+            continue
+        old = getattr(previous, key) if previous is not None else 0
+        if old and old not in taken and _wait_port_free(old, linger):
+            taken.add(old)
+            values[key] = old
+            continue
+        if old:
+            print(f"callrec: port {old} ({key}) is still in use; choosing another")
+        values[key] = _free_port(taken)
+    if previous is not None and all(
+        _port_free(p) for p in range(previous.rtp_start, previous.rtp_end + 1)[::50]
+    ):
+        taken.update(range(previous.rtp_start, previous.rtp_end + 1))
+        return Ports(rtp_start=previous.rtp_start, rtp_end=previous.rtp_end, **values)
     rtp_start, rtp_end = _free_rtp_range(taken)
     return Ports(rtp_start=rtp_start, rtp_end=rtp_end, **values)
 
@@ -427,6 +466,10 @@ def _ari_ready(inst: Instance) -> bool:
         return False
 
 
+# How long a restart waits for the old ports of a killed instance to come free.
+_PORT_LINGER = 10.0
+
+
 def up(
     name: str = "default",
     *,
@@ -437,17 +480,21 @@ def up(
 ) -> tuple[Instance, bool]:
     """Start instance ``name``; return it and whether it was started now.
 
-    Starting a running instance is not an error: it is returned as is.
+    Starting a running instance is not an error: it is returned as is. An
+    instance whose Asterisk died (killed, crashed) is started again on its old
+    ports with its old credentials, so a running ``callrec serve`` reconnects.
     """
     mode = asterisk_mode()
     root = str(ensure_rootfs()) if mode == "chroot" else ""
     with _locked(_instances_lock()):
         existing = load_instance(name)
+        previous: Instance | None = None
         if existing is not None:
             if existing.alive():
                 return existing, False
             print(f"callrec: instance {name!r}: removing stale state (pid {existing.pid} is gone)")
             _cleanup(existing)
+            previous = existing if existing.mode == mode else None
         if mode == "chroot":
             ast_dir = f"/callrec/{name}"
         else:
@@ -457,11 +504,15 @@ def up(
             mode=mode,
             root=root,
             ast_dir=ast_dir,
-            ports=choose_ports(requested_ports),
+            ports=choose_ports(
+                requested_ports,
+                previous.ports if previous else None,
+                linger=_PORT_LINGER if previous else 0.0,
+            ),
             ari_user="callrec",
-            ari_password=secrets.token_urlsafe(18),
+            ari_password=previous.ari_password if previous else secrets.token_urlsafe(18),
             ami_user="callrec",
-            ami_secret=secrets.token_urlsafe(18),
+            ami_secret=previous.ami_secret if previous else secrets.token_urlsafe(18),
             app=app,
         )
         render_config(inst, stasis_fallback)

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agi_scripts.ami import AmiAddress
+from agi_scripts.ami import AmiAddress, AmiError
 from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
 from ari_app.client import AriClient
@@ -31,7 +31,9 @@ from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from callrec.policy_holder import PolicyHolder
 from callrec.settings import ServiceSettings, SettingsError, sandbox_instance
+from callrec.truth_collector import TruthCollector
 from console.app import build_app
+from storage import verification
 from storage.jobs import run_nightly
 from storage.service import StorageService
 
@@ -111,6 +113,7 @@ class Service:
         self.link = asterisk_link(settings)
         self.stasis: StasisApp | None = None
         self.agi: AgiService | None = None
+        self.truth: TruthCollector | None = None
         self.runner: web.AppRunner | None = None
         self.http_url = ""
         self.first_run_login = ""
@@ -177,6 +180,7 @@ class Service:
             agi_port=link.agi_port,
         )
         await self.agi.start()
+        await self._start_truth()
         app = build_app(
             self.registry,
             self.stasis,
@@ -204,6 +208,27 @@ class Service:
         self._tasks.append(asyncio.create_task(run_nightly(self.storage, self.stop_event)))
         self._tasks.append(asyncio.create_task(self._collect_fallbacks()))
 
+    async def _start_truth(self) -> None:
+        """Asterisk's own record of each call (CEL) and the capture check against it."""
+        self.truth = TruthCollector(
+            self.link.ami, self.storage.db, self.registry, node=self.storage.node
+        )
+        try:
+            await self.truth.start()
+        except AmiError as exc:  # recording goes on; verification will report the calls
+            log.error("ground truth: no CEL from AMI (%s); calls will lack Asterisk spans", exc)
+        self._tasks.append(
+            asyncio.create_task(
+                verification.run_periodically(
+                    self.storage.db,
+                    self.storage.cfg.store_root,
+                    self.stop_event,
+                    owner=self.storage.node + ":verify",
+                    target=self.storage.target,
+                )
+            )
+        )
+
     async def _collect_fallbacks(self, every: float = 60.0) -> None:
         """Store what the dialplan recorded alone while this service was down."""
         while not self.stop_event.is_set():
@@ -218,6 +243,8 @@ class Service:
             await self.runner.cleanup()
         if self.agi is not None:
             await self.agi.stop()
+        if self.truth is not None:
+            await self.truth.stop()
         if self.stasis is not None:
             await self.stasis.stop()
             await self.stasis.client.close()

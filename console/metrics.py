@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -33,6 +35,22 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+async def _verification_lines(svc: Any) -> list[str]:
+    """Capture-verification outcomes stored so far (docs/VERIFICATION.md)."""
+    from storage.verification import OUTCOMES, counts
+
+    found = await asyncio.to_thread(counts, svc.db)
+    lines = [
+        "# HELP callrec_capture_verifications Recordings and gaps checked, by outcome.",
+        "# TYPE callrec_capture_verifications gauge",
+    ]
+    for outcome in sorted({*OUTCOMES, *found}):
+        lines.append(
+            f'callrec_capture_verifications{{outcome="{_label(outcome)}"}} {found.get(outcome, 0)}'
+        )
+    return lines
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -69,6 +87,7 @@ async def metrics(request: web.Request) -> web.Response:
             "# TYPE callrec_upload_alerts gauge",
             f"callrec_upload_alerts {len(status.alerts)}",
         ]
+        lines += await _verification_lines(svc)
     lines += [
         "# HELP callrec_http_requests_total HTTP requests answered, by method and status.",
         "# TYPE callrec_http_requests_total counter",

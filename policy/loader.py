@@ -127,6 +127,9 @@ def _load_file(path: Path, loaded: _Loaded, chain: tuple[Path, ...]) -> None:
             ConfigIssue(where, "include" if chain else "", f"cannot read {path}: {exc.strerror}")
         )
         return
+    except UnicodeDecodeError as exc:
+        loaded.errors.append(ConfigIssue(_display(resolved), "", _not_utf8(exc)))
+        return
     loaded.files.append(resolved)
     try:
         doc = tomllib.loads(text)
@@ -402,6 +405,12 @@ def _check_semantics(model: ConfigFile, loaded: _Loaded) -> None:
                     )
 
 
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    """Say where the first byte that is not UTF-8 is, so the admin can find it."""
+    byte = exc.object[exc.start]
+    return f"not UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); save it as UTF-8"
+
+
 def _load_area_codes(name: str, loaded: _Loaded, table: dict[int, str]) -> None:
     key = ("consent", "area_code_file")
     base = _origin(loaded, key)
@@ -410,6 +419,9 @@ def _load_area_codes(name: str, loaded: _Loaded, table: dict[int, str]) -> None:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         loaded.errors.append(_at(loaded, key, f"cannot read {_display(path)}: {exc.strerror}"))
+        return
+    except UnicodeDecodeError as exc:
+        loaded.errors.append(_at(loaded, key, f"{_display(path)}: {_not_utf8(exc)}"))
         return
     extra, issues = parse_table(text, _display(path))
     loaded.errors.extend(issues)

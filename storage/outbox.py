@@ -5,7 +5,8 @@ the recording, and deletion writes ``delete`` items, so nothing that must reach
 the platform exists only in memory. Any number of workers on any number of
 nodes drain the table: each claims items with a lease (see ``storage.lease``),
 performs the idempotent target protocol, and records success only if it still
-owns the item. Failures go back to ``pending`` with exponential backoff;
+owns the item. Failures, expected or not, go back to ``pending`` with
+exponential backoff at once (never left leased until the lease runs out);
 items are never dropped. A host-key mismatch stops the drain, raises a
 persistent alert and leaves every item pending.
 """
@@ -351,19 +352,32 @@ class Outbox:
             result.blocked = exc.code
             result.errors.append(str(exc))
             return
-        except UploadError as exc:
-            log.warning("[%s] %s; %d item(s) will be retried", exc.code, exc.message, len(batch))
+        except Exception as exc:
+            err = exc if isinstance(exc, UploadError) else _unexpected(exc)
+            log.warning("[%s] %s; %d item(s) will be retried", err.code, err.message, len(batch))
             for item in batch:
-                await asyncio.to_thread(self._fail, item, exc)
+                await asyncio.to_thread(self._fail, item, err)
             result.failed += len(batch)
-            result.errors.append(str(exc))
+            result.errors.append(str(err))
             return
         await asyncio.to_thread(self._alert, HostKeyMismatch.code, "", clear=True)
+        left = list(batch)
         try:
-            for item in batch:
-                await self._run_item(session, item, result)
+            while left:
+                await self._run_item(session, left[0], result)
+                left.pop(0)
         finally:
-            await session.close()
+            # Whatever stopped the batch (even a database error), items we did
+            # not finish go back to pending now instead of waiting out the lease.
+            for item in left:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(
+                        self._fail, item, UploadError("drain stopped", code="upload.aborted")
+                    )
+            try:
+                await session.close()
+            except Exception:
+                log.warning("upload target: closing the session failed", exc_info=True)
 
     async def _run_item(self, session: TargetSession, item: Claimed, result: DrainResult) -> None:
         try:
@@ -389,11 +403,15 @@ class Outbox:
                 await session.delete(item.remote_name)
                 if await asyncio.to_thread(self._complete, item):
                     result.deleted += 1
-        except StorageError as exc:
-            log.warning("[%s] outbox item %s: %s", exc.code, item.id, exc.message)
-            await asyncio.to_thread(self._fail, item, exc)
+        except Exception as exc:
+            err = exc if isinstance(exc, StorageError) else _unexpected(exc)
+            if isinstance(exc, StorageError):
+                log.warning("[%s] outbox item %s: %s", err.code, item.id, err.message)
+            else:
+                log.warning("[%s] outbox item %s: %s", err.code, item.id, err.message, exc_info=exc)
+            await asyncio.to_thread(self._fail, item, err)
             result.failed += 1
-            result.errors.append(str(exc))
+            result.errors.append(str(err))
 
     async def run_forever(self, stop: asyncio.Event, poll_seconds: float = 2.0) -> None:
         """Background worker for the service: drain, then sleep until the next due item."""
@@ -404,6 +422,11 @@ class Outbox:
                 log.exception("outbox drain failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+
+
+def _unexpected(exc: BaseException) -> UploadError:
+    """An error the target code did not anticipate (e.g. the upload dir replaced by a file)."""
+    return UploadError(f"unexpected {type(exc).__name__}: {exc}", code="upload.unexpected")
 
 
 def status(db: Database, limit_errors: int = 20) -> OutboxStatus:

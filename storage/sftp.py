@@ -207,6 +207,22 @@ class _SftpSession:
         with contextlib.suppress(OSError, asyncssh.Error):
             await self.sftp.remove(tmp)
 
+    async def fingerprint(self, remote_name: str) -> tuple[int, str] | None:
+        """Size and SHA-256 of the stored copy (read back whole); None when it is absent."""
+        final = self._path(remote_name)
+        try:
+            h, size = hashlib.sha256(), 0
+            async with self.sftp.open(final, "rb", encoding=None) as fh:
+                while block := await fh.read(1 << 20):
+                    data = block if isinstance(block, bytes) else block.encode()
+                    h.update(data)
+                    size += len(data)
+        except asyncssh.SFTPNoSuchFile:
+            return None
+        except (OSError, asyncssh.Error) as exc:
+            raise UploadError(f"read back {remote_name}: {_reason(exc)}") from exc
+        return size, h.hexdigest()
+
     async def delete(self, remote_name: str) -> None:
         final = self._path(remote_name)
         for path in (final, final + ".part"):

@@ -62,6 +62,20 @@ def _check_remote_name(name: str) -> None:
         raise UploadError(f"refusing unsafe remote name {name!r}")
 
 
+def _fingerprint(path: Path) -> tuple[int, str] | None:
+    h, size = hashlib.sha256(), 0
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+                size += len(block)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UploadError(f"read back {path.name}: {exc.strerror or exc}") from exc
+    return size, h.hexdigest()
+
+
 class LocalDirTarget:
     """A plain directory (the embedded demo's "platform", or an NFS mount)."""
 
@@ -110,6 +124,11 @@ class _LocalSession:
             if h != job.sha256:
                 raise UploadVerifyFailed(f"{job.remote_name}: SHA-256 differs after upload")
         return True
+
+    async def fingerprint(self, remote_name: str) -> tuple[int, str] | None:
+        """Size and SHA-256 of the stored copy; None when it is absent."""
+        _check_remote_name(remote_name)
+        return await asyncio.to_thread(_fingerprint, self.t.root / remote_name)
 
     async def delete(self, remote_name: str) -> None:
         _check_remote_name(remote_name)

@@ -82,3 +82,31 @@ def test_cli_command_reaches_the_instance(asterisk: sandbox.Instance) -> None:
         check=False,
     )
     assert version.returncode == 0 and "running" in version.stdout
+
+
+def test_restart_after_kill_keeps_ports_and_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    """A killed instance comes back where its clients expect it: same ports, same ARI password.
+
+    Connections open at the kill leave the old ports lingering (FIN_WAIT/TIME_WAIT);
+    they must not make ``up`` refuse them.
+    """
+    name = f"t-restart-{os.getpid()}"
+    inst, _ = sandbox.up(name)
+    again: sandbox.Instance | None = None
+    try:
+        clients = [
+            socket.create_connection(("127.0.0.1", p)) for p in (inst.ports.http, inst.ports.ami)
+        ]
+        os.killpg(inst.pid, 9)
+        os.waitpid(inst.pid, 0)
+        for client in clients:
+            client.close()
+        code = main(["asterisk", "up", "--name", name, "--http-port", str(inst.ports.http)])
+        assert code == 0, capsys.readouterr().out
+        again = sandbox.load_instance(name)
+        assert again is not None and again.alive() and again.pid != inst.pid
+        assert again.ports == inst.ports
+        assert (again.ari_password, again.ami_secret) == (inst.ari_password, inst.ami_secret)
+        assert sandbox._ari_ready(inst)  # the old link (URL + password) reaches the new Asterisk
+    finally:
+        sandbox.stop(again or inst)

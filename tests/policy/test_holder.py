@@ -92,3 +92,29 @@ async def test_sighup_reloads(tmp_path: Path) -> None:
         assert holder.config.org.default_mode == "never"
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def test_non_utf8_file_is_refused_and_watching_goes_on(tmp_path: Path) -> None:
+    """A file saved as Latin-1 is refused with a clear message; later valid edits still load."""
+    main, inc = make(tmp_path)
+    holder = PolicyHolder(main)
+    task = asyncio.create_task(holder.watch(interval=0.01))
+    try:
+        inc.write_bytes('# Agent "Jos\u00e9"\n[agents.a]\nstate = "TX"\n'.encode("latin-1"))
+        stamp = inc.stat().st_mtime_ns + 1_000_000_000
+        os.utime(inc, ns=(stamp, stamp))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        assert holder.config.agents["a"].state == "NY"
+        assert not task.done()
+        errors = holder.reload()
+        assert len(errors) == 1 and "not UTF-8" in errors[0] and "0xe9" in errors[0]
+        write(inc, '[agents.a]\nstate = "TX"\n')
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if holder.config.agents["a"].state == "TX":
+                break
+        assert holder.config.agents["a"].state == "TX"
+        assert not task.done()
+    finally:
+        task.cancel()

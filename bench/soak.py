@@ -1,0 +1,202 @@
+"""Soak: a real `callrec serve` under steady concurrent calls, judged by Asterisk's record.
+
+    .venv/bin/python bench/soak.py                       # 50 calls, 30 minutes
+    .venv/bin/python bench/soak.py --calls 5 --minutes 1 # a quick proof that it works
+
+Starts a sandbox Asterisk and `callrec serve` (its own process, SQLite store,
+local upload target), then keeps ``--calls`` recorded calls up: arrivals are
+paced (one every hold/calls seconds), each call stays ``--hold`` seconds and
+the simulated parties play time-encoding tones. Every 30 s it samples serve's
+resident memory and open file descriptors. At the end it runs the capture
+verification (expected lengths from Asterisk's CEL) over every recording of
+the run and reports the outcomes, files that do not open as audio, and the
+growth of memory and descriptors from the first sample after warm-up to the
+last (targets: flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ari_app.client import AriClient, AriError
+from callrec import sandbox
+from storage.db import open_database
+from storage.models import RecordingFile
+from storage.verification import read_track, verify
+
+POLICY = '[campaigns.soak]\nmode = "all_calls"\n[agents.a1]\nstate = "TX"\n'
+USERS = """
+[roles.ops]
+permissions = ["admin", "calls"]
+[users.ops]
+password_hash = "{hash}"
+roles = ["ops"]
+"""
+
+
+def settings(tmp: Path, inst: sandbox.Instance, agi_port: int) -> Path:
+    from console.users import hash_password
+
+    (tmp / "callrec.toml").write_text(POLICY)
+    (tmp / "users.toml").write_text(USERS.format(hash=hash_password("soak-pass")))
+    (tmp / "service.toml").write_text(
+        f"""
+policy_config = "callrec.toml"
+state_dir = "state"
+[asterisk]
+instance = "{inst.name}"
+[endpoints]
+agent = "Local/agent-timed@callrec-sim/n"
+customer = "Local/customer-timed@callrec-sim/n"
+[http]
+port = 0
+users_file = "users.toml"
+[agi]
+port = {agi_port}
+[storage]
+db_url = "sqlite:///callrec.db"
+store_root = "store"
+[storage.upload]
+type = "local"
+local_dir = "platform"
+"""
+    )
+    return tmp / "service.toml"
+
+
+def start_serve(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    ready = tmp / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "callrec", "serve", "--settings", str(tmp / "service.toml"),
+         "--ready-file", str(ready)],
+        stdout=(tmp / "serve.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((tmp / "serve.log").read_text()[-3000:])
+        time.sleep(0.1)
+    return proc, ready.read_text()
+
+
+def sample(pid: int) -> tuple[float, int]:
+    """Resident memory (MiB) and open descriptors of a process."""
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def one_call(
+    http: aiohttp.ClientSession, base: str, ari: AriClient, hold: float, placed: Counter[str]
+) -> None:
+    body = {"agent": "a1", "number": "+15125550142", "campaign": "soak"}
+    async with http.post(f"{base}/api/calls", json=body) as resp:
+        if resp.status != 201:
+            placed["refused"] += 1
+            return
+        call_id = (await resp.json())["call_id"]
+    placed["placed"] += 1
+    await asyncio.sleep(hold)
+    try:
+        await ari.hangup(f"{call_id}-c")
+    except AriError:
+        placed["gone_before_hangup"] += 1
+
+
+async def soak(calls: int, minutes: float, hold: float) -> int:
+    inst, _ = sandbox.up(f"soak-{os.getpid()}")
+    tmp = Path(tempfile.mkdtemp(prefix="callrec-soak-"))
+    settings(tmp, inst, sandbox._free_port(set()))
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    proc, base = start_serve(tmp)
+    samples: list[tuple[float, float, int]] = []
+    placed: Counter[str] = Counter()
+    print(
+        f"Asterisk: {inst.version.split(' built')[0]}; {calls} concurrent calls of {hold:g}s, "
+        f"paced, for {minutes:g} min; serve pid {proc.pid}"
+    )
+    try:
+        token = base64.b64encode(b"ops:soak-pass").decode()
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as http,
+            AriClient(inst.ari_url, inst.ari_user, inst.ari_password, "soak-x") as ari,
+        ):
+            gap = hold / calls
+            start = time.monotonic()
+            end = start + minutes * 60
+            tasks: set[asyncio.Task[None]] = set()
+            next_sample = start
+            while time.monotonic() < end:
+                task = asyncio.create_task(one_call(http, base, ari, hold, placed))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                if time.monotonic() >= next_sample:
+                    rss, fds = sample(proc.pid)
+                    samples.append((time.monotonic() - start, rss, fds))
+                    next_sample += 30
+                await asyncio.sleep(gap)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for _ in range(600):
+                if not await ari.list_channels():
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(5)  # the last hand-offs and spans
+            samples.append((time.monotonic() - start, *sample(proc.pid)))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        sandbox.stop(inst)
+    db = open_database(f"sqlite:///{tmp}/callrec.db", migrate=False)
+    try:
+        report = verify(db, tmp / "store", since=since)
+        with db.session() as s:
+            paths = [tmp / "store" / f.path for f in s.query(RecordingFile)]
+    finally:
+        db.dispose()
+    unplayable = sum(1 for p in paths if read_track(p).seconds is None)
+    print(f"calls placed {placed['placed']}, refused {placed['refused']}")
+    print("verification:", ", ".join(f"{k} {n}" for k, n in sorted(report.counts.items())))
+    for p in report.problems[:10]:
+        print(f"  {p.outcome}: call {p.call_id} {p.reason}")
+    print(f"files {len(paths)}, unplayable {unplayable}")
+    warm = samples[1] if len(samples) > 2 else samples[0]
+    last = samples[-1]
+    print(
+        f"serve memory {warm[1]:.1f} -> {last[1]:.1f} MiB ({last[1] - warm[1]:+.1f}), "
+        f"descriptors {warm[2]} -> {last[2]} ({last[2] - warm[2]:+d}) "
+        f"from {warm[0]:.0f}s to {last[0]:.0f}s"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50, help="concurrent calls")
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--hold", type=float, default=20.0, help="seconds each call stays up")
+    args = parser.parse_args()
+    return asyncio.run(soak(args.calls, args.minutes, args.hold))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
