@@ -53,13 +53,13 @@ class Recording(Base):
     segment_no: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(16))
-    agent: Mapped[str] = mapped_column(String(128), index=True)
-    campaign: Mapped[str | None] = mapped_column(String(128), index=True)
+    agent: Mapped[str] = mapped_column(String(128))
+    campaign: Mapped[str | None] = mapped_column(String(128))
     queue: Mapped[str | None] = mapped_column(String(128))
     lead_list: Mapped[str | None] = mapped_column(String(128))
     customer_number_raw: Mapped[str | None] = mapped_column(String(64))
-    customer_e164: Mapped[str | None] = mapped_column(String(20), index=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    customer_e164: Mapped[str | None] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
     ended_at: Mapped[datetime] = mapped_column(DateTime)
     duration_seconds: Mapped[float] = mapped_column(Float)
     bridged_seconds: Mapped[float] = mapped_column(Float)
@@ -80,7 +80,18 @@ class Recording(Base):
     deleted_by: Mapped[str | None] = mapped_column(String(128))
     delete_reason: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (UniqueConstraint("call_id", "segment_no", name="uq_recordings_call_seg"),)
+    # Search (storage/search.py): (filter, started_at, id) serves a filter and the
+    # keyset order at once; the partial-number trigram index is PostgreSQL-only
+    # and lives in migration 0006 alone.
+    __table_args__ = (
+        UniqueConstraint("call_id", "segment_no", name="uq_recordings_call_seg"),
+        Index("ix_recordings_started_id", "started_at", "id"),
+        Index("ix_recordings_agent_started", "agent", "started_at", "id"),
+        Index("ix_recordings_campaign_started", "campaign", "started_at", "id"),
+        Index("ix_recordings_queue_started", "queue", "started_at", "id"),
+        Index("ix_recordings_e164_started", "customer_e164", "started_at", "id"),
+        Index("ix_recordings_duration_id", "duration_seconds", "id"),
+    )
 
 
 class RecordingFile(Base):
