@@ -79,6 +79,9 @@ class Recording(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
     deleted_by: Mapped[str | None] = mapped_column(String(128))
     delete_reason: Mapped[str | None] = mapped_column(Text)
+    # The capture verification's outcome, copied by triggers on ``verifications``
+    # (migration 0006) so the search's outcome filter is one index walk.
+    verification_outcome: Mapped[str | None] = mapped_column(String(32))
 
     # Search (storage/search.py): (filter, started_at, id) serves a filter and the
     # keyset order at once; the partial-number trigram index is PostgreSQL-only
@@ -91,6 +94,7 @@ class Recording(Base):
         Index("ix_recordings_queue_started", "queue", "started_at", "id"),
         Index("ix_recordings_e164_started", "customer_e164", "started_at", "id"),
         Index("ix_recordings_duration_id", "duration_seconds", "id"),
+        Index("ix_recordings_outcome_started", "verification_outcome", "started_at", "id"),
     )
 
 

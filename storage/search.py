@@ -34,7 +34,6 @@ from storage.models import (
     Assignment,
     Recording,
     RecordingFile,
-    Verification,
 )
 from storage.permissions import Actor, Permission
 from storage.phones import require_e164
@@ -203,11 +202,7 @@ def build_query(
         # flags is a JSON list of identifiers; its text form holds "<flag>" quoted.
         q = q.where(cast(r.flags, Text).like(f'%"{filt.flag}"%'))
     if filt.outcome is not None:
-        q = q.where(
-            select(Verification.id)
-            .where(Verification.recording_id == r.id, Verification.outcome == filt.outcome)
-            .exists()
-        )
+        q = q.where(r.verification_outcome == filt.outcome)
     if filt.record_id is not None:
         q = q.where(
             r.id.in_(select(Assignment.recording_id).where(Assignment.record_id == filt.record_id))
@@ -257,13 +252,7 @@ def _views(s: Session, recs: list[Recording]) -> tuple[list[RecordingView], dict
                     f.kind, f.format, f.size_bytes, f.sha256, f.present, f.uploaded_at is not None
                 )
             )
-        for vid, outcome in s.execute(
-            select(Verification.recording_id, Verification.outcome).where(
-                Verification.recording_id.in_(ids)
-            )
-        ):
-            if vid is not None:
-                outcomes[vid] = outcome
+        outcomes = {rec.id: rec.verification_outcome for rec in recs if rec.verification_outcome}
     views = [
         RecordingView(
             rec.id,

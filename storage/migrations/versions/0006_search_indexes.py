@@ -1,4 +1,5 @@
-"""recording search: composite (filter, started_at, id) indexes for keyset pages
+"""recording search: composite (filter, started_at, id) indexes for keyset pages;
+recordings.verification_outcome kept by triggers from verifications
 
 Revision ID: 0006
 Revises: 0004
@@ -6,6 +7,7 @@ Create Date: 2026-12-01
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import text
 
@@ -46,7 +48,53 @@ def _trigram_possible() -> bool:
     return bool(row)
 
 
+OUTCOME_FN = "recordings_verification_outcome"
+
+
+def _outcome_triggers() -> None:
+    """Copy each verification's outcome onto its recording (insert and change).
+
+    The outcome filter then walks ix_recordings_outcome_started in page order
+    instead of probing verifications for every recording of the date order
+    (rare outcomes such as silent_leg would need thousands of probes a page).
+    """
+    set_outcome = (
+        "UPDATE recordings SET verification_outcome = NEW.outcome WHERE id = NEW.recording_id"
+    )
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute(
+            "CREATE TRIGGER verifications_outcome_insert AFTER INSERT ON verifications "
+            f"WHEN NEW.recording_id IS NOT NULL BEGIN {set_outcome}; END"
+        )
+        op.execute(
+            "CREATE TRIGGER verifications_outcome_update "
+            "AFTER UPDATE OF outcome, recording_id ON verifications "
+            f"WHEN NEW.recording_id IS NOT NULL BEGIN {set_outcome}; END"
+        )
+    else:
+        op.execute(
+            f"CREATE FUNCTION {OUTCOME_FN}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN IF NEW.recording_id IS NOT NULL THEN {set_outcome}; END IF; "
+            "RETURN NULL; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER verifications_outcome AFTER INSERT OR UPDATE OF outcome, recording_id "
+            f"ON verifications FOR EACH ROW EXECUTE FUNCTION {OUTCOME_FN}()"
+        )
+
+
 def upgrade() -> None:
+    with op.batch_alter_table('recordings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('verification_outcome', sa.String(length=32), nullable=True))
+    op.execute(
+        "UPDATE recordings SET verification_outcome = (SELECT v.outcome FROM verifications v "
+        "WHERE v.recording_id = recordings.id)"
+    )
+    op.create_index(
+        'ix_recordings_outcome_started', 'recordings',
+        ['verification_outcome', 'started_at', 'id'], unique=False,
+    )
+    _outcome_triggers()
     for old, (new, cols) in REPLACED.items():
         op.drop_index(old, table_name='recordings')
         op.create_index(new, 'recordings', cols, unique=False)
@@ -61,6 +109,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute("DROP TRIGGER IF EXISTS verifications_outcome_insert")
+        op.execute("DROP TRIGGER IF EXISTS verifications_outcome_update")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS verifications_outcome ON verifications")
+        op.execute(f"DROP FUNCTION IF EXISTS {OUTCOME_FN}()")
+    op.drop_index('ix_recordings_outcome_started', table_name='recordings')
+    with op.batch_alter_table('recordings', schema=None) as batch_op:
+        batch_op.drop_column('verification_outcome')
     op.execute(f"DROP INDEX IF EXISTS {TRIGRAM}")
     for name in ADDED:
         op.drop_index(name, table_name='recordings')
