@@ -192,8 +192,15 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     done_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Webhook items (op "webhook", remote_name = receiver URL): the JSON body,
+    # and "<event id>:<receiver hash>", unique, so an event is queued once per receiver.
+    payload: Mapped[str | None] = mapped_column(Text)
+    event_key: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("uq_outbox_event_key", "event_key", unique=True),
+    )
 
 
 class NumberHold(Base):

@@ -1,5 +1,6 @@
 """recording search: composite (filter, started_at, id) indexes for keyset pages;
-recordings.verification_outcome kept by triggers from verifications
+recordings.verification_outcome kept by triggers from verifications (which also
+audit each outcome as 'verify'); outbox.payload and event_key for signed webhooks
 
 Revision ID: 0006
 Revises: 0004
@@ -61,7 +62,17 @@ def _outcome_triggers() -> None:
     set_outcome = (
         "UPDATE recordings SET verification_outcome = NEW.outcome WHERE id = NEW.recording_id"
     )
-    if op.get_bind().dialect.name == 'sqlite':
+    # The audit entry is the recording's own trail, and what recording.verified
+    # webhooks are made from (storage/webhooks.py tails the audit log).
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    detail = "json_object('outcome', NEW.outcome)" if sqlite else (
+        "json_build_object('outcome', NEW.outcome)"
+    )
+    set_outcome += (
+        "; INSERT INTO audit_log (at, actor, action, recording_id, record_id, detail) "
+        f"VALUES (NEW.checked_at, 'system', 'verify', NEW.recording_id, NULL, {detail})"
+    )
+    if sqlite:
         op.execute(
             "CREATE TRIGGER verifications_outcome_insert AFTER INSERT ON verifications "
             f"WHEN NEW.recording_id IS NOT NULL BEGIN {set_outcome}; END"
@@ -95,6 +106,11 @@ def upgrade() -> None:
         ['verification_outcome', 'started_at', 'id'], unique=False,
     )
     _outcome_triggers()
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('payload', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('event_key', sa.String(length=64), nullable=True))
+    # One delivery per (event, receiver), however many nodes collect the event.
+    op.create_index('uq_outbox_event_key', 'outbox', ['event_key'], unique=True)
     for old, (new, cols) in REPLACED.items():
         op.drop_index(old, table_name='recordings')
         op.create_index(new, 'recordings', cols, unique=False)
@@ -109,6 +125,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('uq_outbox_event_key', table_name='outbox')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('event_key')
+        batch_op.drop_column('payload')
     if op.get_bind().dialect.name == 'sqlite':
         op.execute("DROP TRIGGER IF EXISTS verifications_outcome_insert")
         op.execute("DROP TRIGGER IF EXISTS verifications_outcome_update")
