@@ -12,7 +12,7 @@ import csv
 import io
 import re
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from console import auth
 from console.errors import ApiError, int_field, read_json
 from console.routes import Param, Route
 from console.users import User
-from storage import search
+from storage import coverage, search
 from storage.errors import FileMissing
 from storage.permissions import Permission
 from storage.service import RecordingView, StorageService
@@ -194,6 +194,34 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
         batch = await asyncio.to_thread(next, batches, None)
     await resp.write_eof()
     return resp
+
+
+async def get_coverage(request: web.Request) -> web.Response:
+    """Calls, decided to record, verified, problems and gaps per day, campaign or agent."""
+    group = request.query.get("group", "day")
+    if group not in coverage.GROUPS:
+        raise ApiError(400, "request.bad_query", f"'group' must be one of {coverage.GROUPS}")
+    end = _query_time(request, "to") or datetime.now(UTC).replace(tzinfo=None)
+    start = _query_time(request, "from") or end - timedelta(days=30)
+    svc = storage(request)
+
+    def run() -> coverage.Coverage:
+        with svc.db.session() as s:
+            return coverage.coverage(s, start, end, group)
+
+    try:
+        result = await asyncio.to_thread(run)
+    except ValueError as exc:
+        raise ApiError(400, "request.bad_query", str(exc)) from None
+    return web.json_response(
+        {
+            "from": _iso(result.start),
+            "to": _iso(result.end),
+            "group": result.group,
+            "rows": [r.as_dict() for r in result.rows],
+            "totals": result.totals.as_dict(),
+        }
+    )
 
 
 def _csv_text(rows: list[list[str]]) -> bytes:
@@ -414,6 +442,21 @@ ROUTES = [
         response="text/csv",
         errors=(400, 401, 403),
         extra={"param_schemas": SEARCH_SCHEMAS},
+    ),
+    Route(
+        "GET",
+        "/api/coverage",
+        get_coverage,
+        ANY_VIEW,
+        "Recording coverage per day, campaign or agent, from the capture verification",
+        tag="recordings",
+        params=(
+            Param("from", "query", description="calls started at or after (default: to - 30 days)"),
+            Param("to", "query", description="calls started before (default: now)"),
+            Param("group", "query", enum=coverage.GROUPS, description="default day"),
+        ),
+        errors=(400, 401, 403),
+        extra={"param_schemas": {k: SEARCH_SCHEMAS[k] for k in ("from", "to")}},
     ),
     Route(
         "GET",
