@@ -61,55 +61,38 @@ def match_one(session: Session, recording_id: str, actor: str, how: str = "auto"
 
 
 def rematch(session: Session, actor: str) -> int:
-    """Assign every unassigned recording whose number now has a record; count of recordings.
-
-    The new (recording, record) pairs are computed once, by the one indexed
-    join, into a temporary table; the assignments, the state change and the
-    audit entries are then written from that small table. Re-deriving the
-    pairs from ``assignments`` by time and kind (as before) scanned the whole
-    assignments table twice, which made the rematch 3.2x its own join.
-    """
+    """Assign every unassigned recording whose number now has a record; count of recordings."""
     now = utcnow()
     how = "rematch"
     frag, detail = _json(session, {"how": how})
     params = {"now": now, "by": actor, "how": how, "detail": detail}
-    session.execute(text("DROP TABLE IF EXISTS rematch_pairs"))
     session.execute(
         text(
-            "CREATE TEMPORARY TABLE rematch_pairs AS "
-            "SELECT DISTINCT r.id AS recording_id, p.record_id AS record_id "
+            "INSERT INTO assignments (recording_id, record_id, how, assigned_at, assigned_by) "
+            "SELECT DISTINCT r.id, p.record_id, :how, :now, :by "
             "FROM recordings r JOIN crm_phones p ON p.e164 = r.customer_e164 "
             "WHERE r.state = 'unassigned' AND r.customer_e164 IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM assignments a "
-            "WHERE a.recording_id = r.id AND a.record_id = p.record_id) "
-            # key order: the inserts below then fill the assignments index page by page
-            "ORDER BY r.id, p.record_id"
-        )
+            "WHERE a.recording_id = r.id AND a.record_id = p.record_id)"
+        ),
+        params,
     )
-    try:
-        session.execute(
-            text(
-                "INSERT INTO assignments (recording_id, record_id, how, assigned_at, assigned_by) "
-                "SELECT recording_id, record_id, :how, :now, :by FROM rematch_pairs"
-            ),
-            params,
-        )
-        n = session.execute(
-            text(
-                "UPDATE recordings SET state = :assigned, assigned_at = :now "
-                "WHERE state = :unassigned AND id IN (SELECT recording_id FROM rematch_pairs)"
-            ),
-            {"assigned": ASSIGNED, "unassigned": UNASSIGNED, "now": now},
-        ).rowcount  # type: ignore[attr-defined]
-        session.execute(
-            text(
-                "INSERT INTO audit_log (at, actor, action, recording_id, record_id, detail) "
-                f"SELECT :now, :by, 'assign', recording_id, record_id, {frag} FROM rematch_pairs"
-            ),
-            params,
-        )
-    finally:
-        session.execute(text("DROP TABLE IF EXISTS rematch_pairs"))
+    n = session.execute(
+        text(
+            "UPDATE recordings SET state = :assigned, assigned_at = :now "
+            "WHERE state = :unassigned AND id IN "
+            "(SELECT recording_id FROM assignments WHERE assigned_at = :now AND how = :how)"
+        ),
+        {"assigned": ASSIGNED, "unassigned": UNASSIGNED, **params},
+    ).rowcount  # type: ignore[attr-defined]
+    session.execute(
+        text(
+            "INSERT INTO audit_log (at, actor, action, recording_id, record_id, detail) "
+            f"SELECT :now, :by, 'assign', recording_id, record_id, {frag} FROM assignments "
+            "WHERE assigned_at = :now AND how = :how"
+        ),
+        params,
+    )
     return int(n)
 
 
