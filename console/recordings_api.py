@@ -32,6 +32,7 @@ KINDS = ("stereo", "agent", "customer")
 STATES = ("assigned", "unassigned", "deleted")
 CONTENT_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "opus": "audio/ogg", "mp3": "audio/mpeg"}
 MAX_BULK = 1000
+LEAP_SECOND = re.compile(r"(T\d\d:\d\d:)60")
 SECONDS = re.compile(r"\d{1,7}(\.\d{1,3})?")
 
 VIEW = Permission.VIEW_HISTORY.value
@@ -99,13 +100,17 @@ def _query_time(request: web.Request, key: str) -> datetime | None:
     try:
         if len(raw) > 40:
             raise ValueError
-        value = datetime.fromisoformat(raw.upper())
-    except ValueError:
+        # RFC 3339 allows a leap second; Python does not: read :60 as :59.
+        value = datetime.fromisoformat(LEAP_SECOND.sub(r"\g<1>59", raw.upper()))
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        # a month of margin either way, so ranges computed from it stay in datetime's span
+        if not datetime(1, 2, 1) <= value <= datetime(9999, 12, 1):
+            raise ValueError
+    except (ValueError, OverflowError):
         raise ApiError(
             400, "request.bad_query", f"{key!r} must be an ISO 8601 date or date-time"
         ) from None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

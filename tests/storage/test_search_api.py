@@ -100,3 +100,18 @@ async def test_csv_export_respects_permissions(env: Env) -> None:
     assert states <= {"unassigned", "deleted"} and states
     status, body = await env.call("GET", "/api/recordings.csv?state=assigned", "unassigned")
     assert status == 403 and body["error"]["code"] == "permission.denied"
+
+
+@pytest.mark.parametrize(
+    "query,status",
+    [
+        ("from=0001-01-01T00:00:00%2B01:00", 400),  # before datetime's span once in UTC
+        ("to=9999-12-31T23:59:59-01:00", 400),
+        ("from=2016-12-31T23:59:60Z&to=2017-01-05", 200),  # a leap second, valid RFC 3339
+        ("from=2020-01-01t00:00:00.123456789z&to=2020-02-01", 200),
+    ],
+)
+async def test_edge_date_times_never_fail_the_server(env: Env, query: str, status: int) -> None:
+    for path in ("/api/recordings", "/api/recordings.csv", "/api/coverage"):
+        got, body = await env.call("GET", f"{path}?{query}", "qa")
+        assert got == status, (path, body)
