@@ -36,6 +36,7 @@ from console.app import build_app
 from storage import verification
 from storage.jobs import run_nightly
 from storage.service import StorageService
+from storage.webhooks import WebhookWorker
 
 log = logging.getLogger("callrec.service")
 
@@ -205,6 +206,11 @@ class Service:
             self._tasks.append(
                 asyncio.create_task(self.storage.outbox_worker().run_forever(self.stop_event))
             )
+        if self.storage.cfg.webhooks.urls:
+            hooks = WebhookWorker(
+                self.storage.db, self.storage.cfg.webhooks, self.storage.cfg.outbox
+            )
+            self._tasks.append(asyncio.create_task(hooks.run_forever(self.stop_event)))
         self._tasks.append(asyncio.create_task(run_nightly(self.storage, self.stop_event)))
         self._tasks.append(asyncio.create_task(self._collect_fallbacks()))
 

@@ -52,10 +52,14 @@ def _operation(route: Route) -> dict[str, Any]:
     else:
         op["x-permission"] = route.permission
     params = []
+    # Patterns and limits the handler enforces, so the description allows no
+    # input the code refuses (Route.extra["param_schemas"]: name -> schema keys).
+    extra_schemas: dict[str, dict[str, Any]] = route.extra.get("param_schemas", {})
     for p in route.params:
         schema: dict[str, Any] = {"type": p.type}
         if p.enum:
             schema["enum"] = list(p.enum)
+        schema.update(extra_schemas.get(p.name, {}))
         params.append(
             {
                 "name": p.name,

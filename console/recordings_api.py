@@ -7,9 +7,12 @@ kinds are validated before use: file paths come from storage only.
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import re
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +21,7 @@ from console import auth
 from console.errors import ApiError, int_field, read_json
 from console.routes import Param, Route
 from console.users import User
+from storage import coverage, search
 from storage.errors import FileMissing
 from storage.permissions import Permission
 from storage.service import RecordingView, StorageService
@@ -28,6 +32,8 @@ KINDS = ("stereo", "agent", "customer")
 STATES = ("assigned", "unassigned", "deleted")
 CONTENT_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "opus": "audio/ogg", "mp3": "audio/mpeg"}
 MAX_BULK = 1000
+LEAP_SECOND = re.compile(r"(T\d\d:\d\d:)60")
+SECONDS = re.compile(r"\d{1,7}(\.\d{1,3})?")
 
 VIEW = Permission.VIEW_HISTORY.value
 VIEW_UNASSIGNED = Permission.VIEW_UNASSIGNED.value
@@ -77,23 +83,156 @@ def _query_int(request: web.Request, key: str, default: int, lo: int, hi: int) -
 # -- reading ----------------------------------------------------------------------
 
 
-async def list_recordings(request: web.Request) -> web.Response:
-    state = request.query.get("state")
-    if state is not None and state not in STATES:
-        raise ApiError(400, "request.bad_query", f"'state' must be one of {STATES}")
-    number = request.query.get("number")
-    if number is not None and len(number) > 64:
-        raise ApiError(400, "request.bad_query", "'number' is too long")
-    record_id = request.query.get("record_id")
-    views = await storage(request).list_recordings(
-        _user(request).actor(),
-        state=state,  # type: ignore[arg-type]
-        customer_number=number or None,
+def _query_float(request: web.Request, key: str) -> float | None:
+    raw = request.query.get(key)
+    if raw is None:
+        return None
+    if not SECONDS.fullmatch(raw):
+        raise ApiError(400, "request.bad_query", f"{key!r} must be seconds, e.g. 30 or 2.5")
+    return float(raw)
+
+
+def _query_time(request: web.Request, key: str) -> datetime | None:
+    """An ISO 8601 date or date-time; with an offset it is converted, without it is UTC."""
+    raw = request.query.get(key)
+    if raw is None:
+        return None
+    try:
+        if len(raw) > 40:
+            raise ValueError
+        # RFC 3339 allows a leap second; Python does not: read :60 as :59.
+        value = datetime.fromisoformat(LEAP_SECOND.sub(r"\g<1>59", raw.upper()))
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        # a month of margin either way, so ranges computed from it stay in datetime's span
+        if not datetime(1, 2, 1) <= value <= datetime(9999, 12, 1):
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise ApiError(
+            400, "request.bad_query", f"{key!r} must be an ISO 8601 date or date-time"
+        ) from None
+    return value
+
+
+def search_filter(request: web.Request) -> search.SearchFilter:
+    """The filters of a search request; every value is checked before any query runs."""
+    q = request.query
+    record_id = q.get("record_id")
+    filt = search.SearchFilter(
+        started_from=_query_time(request, "from"),
+        started_to=_query_time(request, "to"),
+        agent=q.get("agent"),
+        campaign=q.get("campaign"),
+        queue=q.get("queue"),
+        direction=q.get("direction"),
+        number=q.get("number") or None,
+        number_contains=q.get("number_contains"),
+        min_duration=_query_float(request, "min_duration"),
+        max_duration=_query_float(request, "max_duration"),
+        state=q.get("state"),
+        flag=q.get("flag"),
+        outcome=q.get("outcome"),
         record_id=_query_int(request, "record_id", 0, 1, 2**62) if record_id else None,
-        limit=_query_int(request, "limit", 100, 1, 500),
-        offset=_query_int(request, "offset", 0, 0, 10**9),
     )
-    return web.json_response({"recordings": [recording_json(v) for v in views]})
+    try:
+        filt.validate()
+    except search.BadSearch as exc:
+        raise ApiError(400, "request.bad_query", str(exc)) from None
+    return filt
+
+
+def _sort(request: web.Request) -> str:
+    sort = request.query.get("sort", "-started_at")
+    if sort not in search.SORTS:
+        raise ApiError(400, "request.bad_query", f"'sort' must be one of {search.SORTS}")
+    return sort
+
+
+async def list_recordings(request: web.Request) -> web.Response:
+    """Search: filters, sort, keyset pages (``next_cursor`` -> ``cursor``)."""
+    filt = search_filter(request)
+    cursor = request.query.get("cursor")
+    svc = storage(request)
+    try:
+        page = await asyncio.to_thread(
+            search.search,
+            svc.db,
+            _user(request).actor(),
+            filt,
+            sort=_sort(request),
+            limit=_query_int(request, "limit", 100, 1, search.MAX_LIMIT),
+            cursor=cursor,
+            region=svc.cfg.default_region,
+        )
+    except search.BadSearch as exc:
+        raise ApiError(400, "request.bad_cursor", str(exc)) from None
+    out = []
+    for view in page.recordings:
+        item = recording_json(view)
+        item["verification"] = page.outcomes.get(view.id)
+        out.append(item)
+    return web.json_response({"recordings": out, "next_cursor": page.next_cursor})
+
+
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """The whole result of a search as CSV, streamed one keyset batch at a time."""
+    filt = search_filter(request)
+    sort = _sort(request)
+    svc, actor = storage(request), _user(request).actor()
+    batches = search.export_rows(svc.db, actor, filt, sort=sort, region=svc.cfg.default_region)
+    # The first batch is read before the headers go out, so a refusal (permission,
+    # bad number) is still an ordinary JSON error rather than a cut-off CSV.
+    first: list[list[str]] = await asyncio.to_thread(next, batches, [])
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="recordings.csv"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+    await resp.prepare(request)
+    await resp.write(_csv_text([list(search.CSV_COLUMNS)]))
+    batch: list[list[str]] | None = first
+    while batch:
+        await resp.write(_csv_text(batch))
+        batch = await asyncio.to_thread(next, batches, None)
+    await resp.write_eof()
+    return resp
+
+
+async def get_coverage(request: web.Request) -> web.Response:
+    """Calls, decided to record, verified, problems and gaps per day, campaign or agent."""
+    group = request.query.get("group", "day")
+    if group not in coverage.GROUPS:
+        raise ApiError(400, "request.bad_query", f"'group' must be one of {coverage.GROUPS}")
+    end = _query_time(request, "to") or datetime.now(UTC).replace(tzinfo=None)
+    start = _query_time(request, "from") or end - timedelta(days=30)
+    svc = storage(request)
+
+    def run() -> coverage.Coverage:
+        with svc.db.session() as s:
+            return coverage.coverage(s, start, end, group)
+
+    try:
+        result = await asyncio.to_thread(run)
+    except ValueError as exc:
+        raise ApiError(400, "request.bad_query", str(exc)) from None
+    return web.json_response(
+        {
+            "from": _iso(result.start),
+            "to": _iso(result.end),
+            "group": result.group,
+            "rows": [r.as_dict() for r in result.rows],
+            "totals": result.totals.as_dict(),
+        }
+    )
+
+
+def _csv_text(rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(rows)
+    return buf.getvalue().encode("utf-8")
 
 
 async def get_recording(request: web.Request) -> web.Response:
@@ -243,6 +382,37 @@ async def rematch(request: web.Request) -> web.Response:
 RID = Param("recording_id", "path", description="recording id (letters, digits, - and _)")
 KIND = Param("kind", "query", enum=(*KINDS, "auto"), description="which file; auto = best")
 REASON = {"reason": {"type": "string", "maxLength": 500}}
+NAME_SCHEMA = {"minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.@:+-]+$"}
+SEARCH_PARAMS = (
+    Param("from", "query", description="started at or after (ISO 8601; no offset = UTC)"),
+    Param("to", "query", description="started before (ISO 8601; no offset = UTC)"),
+    Param("agent", "query"),
+    Param("campaign", "query"),
+    Param("queue", "query"),
+    Param("direction", "query", enum=search.DIRECTIONS),
+    Param("number", "query", description="customer number, exact (any format)"),
+    Param("number_contains", "query", description="3-15 digits anywhere in the number"),
+    Param("min_duration", "query", description="seconds"),
+    Param("max_duration", "query", description="seconds"),
+    Param("state", "query", enum=STATES),
+    Param("flag", "query", description="recordings carrying this flag"),
+    Param("outcome", "query", enum=search.OUTCOMES, description="capture verification"),
+    Param("record_id", "query", "integer", "assigned to this CRM record"),
+    Param("sort", "query", enum=search.SORTS, description="'-' = descending; default -started_at"),
+)
+SEARCH_SCHEMAS: dict[str, dict[str, object]] = {
+    "from": {"format": "date-time", "maxLength": 40},
+    "to": {"format": "date-time", "maxLength": 40},
+    "agent": NAME_SCHEMA,
+    "campaign": NAME_SCHEMA,
+    "queue": NAME_SCHEMA,
+    "number": {"minLength": 1, "maxLength": 64},
+    "number_contains": {"pattern": "^[0-9]{3,15}$"},
+    "min_duration": {"pattern": "^[0-9]{1,7}([.][0-9]{1,3})?$"},
+    "max_duration": {"pattern": "^[0-9]{1,7}([.][0-9]{1,3})?$"},
+    "flag": {"pattern": "^[a-z0-9_.-]{1,64}$"},
+    "record_id": {"minimum": 1, "maximum": 2**62},
+}
 
 ROUTES = [
     Route(
@@ -250,16 +420,48 @@ ROUTES = [
         "/api/recordings",
         list_recordings,
         ANY_VIEW,
-        "Recordings the user may see, newest first, filtered",
+        "Search the recordings the user may see: filters, sort, keyset pages",
         tag="recordings",
         params=(
-            Param("state", "query", enum=STATES),
-            Param("number", "query", description="customer number (any format)"),
-            Param("record_id", "query", "integer", "assigned to this CRM record"),
-            Param("limit", "query", "integer", "1..500, default 100"),
-            Param("offset", "query", "integer"),
+            *SEARCH_PARAMS,
+            Param("limit", "query", "integer", "page size, 1..500, default 100"),
+            Param("cursor", "query", description="next_cursor of the previous page"),
         ),
         errors=(400, 401, 403),
+        extra={
+            "param_schemas": SEARCH_SCHEMAS
+            | {
+                "limit": {"minimum": 1, "maximum": search.MAX_LIMIT},
+                "cursor": {"maxLength": 256, "pattern": "^[A-Za-z0-9_-]+$"},
+            }
+        },
+    ),
+    Route(
+        "GET",
+        "/api/recordings.csv",
+        export_csv,
+        ANY_VIEW,
+        "The whole result of a search as CSV (streamed; same filters, no pages)",
+        tag="recordings",
+        params=SEARCH_PARAMS,
+        response="text/csv",
+        errors=(400, 401, 403),
+        extra={"param_schemas": SEARCH_SCHEMAS},
+    ),
+    Route(
+        "GET",
+        "/api/coverage",
+        get_coverage,
+        ANY_VIEW,
+        "Recording coverage per day, campaign or agent, from the capture verification",
+        tag="recordings",
+        params=(
+            Param("from", "query", description="calls started at or after (default: to - 30 days)"),
+            Param("to", "query", description="calls started before (default: now)"),
+            Param("group", "query", enum=coverage.GROUPS, description="default day"),
+        ),
+        errors=(400, 401, 403),
+        extra={"param_schemas": {k: SEARCH_SCHEMAS[k] for k in ("from", "to")}},
     ),
     Route(
         "GET",

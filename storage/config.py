@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from storage.errors import ConfigInvalid
 
@@ -87,6 +94,60 @@ class CrmTableMapping(_Strict):
     phones: dict[str, str]
 
 
+WEBHOOK_EVENTS = ("recording.stored", "recording.verified", "recording.assigned",
+                  "recording.deleted")  # fmt: skip
+
+
+class WebhooksConfig(_Strict):
+    """``[storage.webhooks]``: where this node announces recording events (docs/STORAGE.md).
+
+    The secret signs every delivery (HMAC-SHA256); give it inline or, better,
+    in a file only the service can read (``secret_file``).
+    """
+
+    urls: tuple[str, ...] = ()
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    events: tuple[str, ...] = WEBHOOK_EVENTS
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s#]*)?", url) or len(url) > 2000:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
+        if unknown:
+            raise ValueError(f"unknown event(s) {unknown}; use {list(WEBHOOK_EVENTS)}")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.urls and self.secret is None and self.secret_file is None:
+            raise ValueError("webhook urls need a secret or secret_file to sign with")
+        if self.secret is not None and len(self.secret.get_secret_value()) < 16:
+            raise ValueError("the webhook secret must be at least 16 characters")
+
+    def secret_bytes(self) -> bytes:
+        """The signing key (read from ``secret_file`` each time, so rotation needs no restart)."""
+        if self.secret is not None:
+            return self.secret.get_secret_value().encode()
+        if self.secret_file is None:
+            raise ConfigInvalid("webhooks: no secret configured")
+        try:
+            key = self.secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigInvalid(f"webhooks.secret_file: {exc.strerror}") from None
+        if len(key) < 16:
+            raise ConfigInvalid("webhooks.secret_file: the secret must be at least 16 characters")
+        return key.encode()
+
+
 class StorageConfig(_Strict):
     db_url: str = Field(default_factory=lambda: os.environ.get("CALLREC_DB", DEFAULT_DB_URL))
     store_root: Path = DEFAULT_STORE_ROOT
@@ -100,6 +161,8 @@ class StorageConfig(_Strict):
     rematch_at: str = "02:30"
     retention_at: str = "03:30"
     crm_table: CrmTableMapping | None = None
+    # [storage.webhooks] in the node's settings file (each node its own receivers).
+    webhooks: WebhooksConfig = WebhooksConfig()
 
     @field_validator("rematch_at", "retention_at")
     @classmethod
@@ -136,8 +199,14 @@ class StorageConfig(_Strict):
             rel = db_url[len(prefix) :]
             if rel and rel != ":memory:":
                 db_url = prefix + str(base / rel)
+        hooks = self.webhooks.model_copy(update={"secret_file": fix(self.webhooks.secret_file)})
         return self.model_copy(
-            update={"store_root": fix(self.store_root), "upload": upload, "db_url": db_url}
+            update={
+                "store_root": fix(self.store_root),
+                "upload": upload,
+                "db_url": db_url,
+                "webhooks": hooks,
+            }
         )
 
 

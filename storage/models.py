@@ -53,13 +53,13 @@ class Recording(Base):
     segment_no: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(16))
-    agent: Mapped[str] = mapped_column(String(128), index=True)
-    campaign: Mapped[str | None] = mapped_column(String(128), index=True)
+    agent: Mapped[str] = mapped_column(String(128))
+    campaign: Mapped[str | None] = mapped_column(String(128))
     queue: Mapped[str | None] = mapped_column(String(128))
     lead_list: Mapped[str | None] = mapped_column(String(128))
     customer_number_raw: Mapped[str | None] = mapped_column(String(64))
-    customer_e164: Mapped[str | None] = mapped_column(String(20), index=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    customer_e164: Mapped[str | None] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
     ended_at: Mapped[datetime] = mapped_column(DateTime)
     duration_seconds: Mapped[float] = mapped_column(Float)
     bridged_seconds: Mapped[float] = mapped_column(Float)
@@ -79,8 +79,23 @@ class Recording(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
     deleted_by: Mapped[str | None] = mapped_column(String(128))
     delete_reason: Mapped[str | None] = mapped_column(Text)
+    # The capture verification's outcome, copied by triggers on ``verifications``
+    # (migration 0006) so the search's outcome filter is one index walk.
+    verification_outcome: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (UniqueConstraint("call_id", "segment_no", name="uq_recordings_call_seg"),)
+    # Search (storage/search.py): (filter, started_at, id) serves a filter and the
+    # keyset order at once; the partial-number trigram index is PostgreSQL-only
+    # and lives in migration 0006 alone.
+    __table_args__ = (
+        UniqueConstraint("call_id", "segment_no", name="uq_recordings_call_seg"),
+        Index("ix_recordings_started_id", "started_at", "id"),
+        Index("ix_recordings_agent_started", "agent", "started_at", "id"),
+        Index("ix_recordings_campaign_started", "campaign", "started_at", "id"),
+        Index("ix_recordings_queue_started", "queue", "started_at", "id"),
+        Index("ix_recordings_e164_started", "customer_e164", "started_at", "id"),
+        Index("ix_recordings_duration_id", "duration_seconds", "id"),
+        Index("ix_recordings_outcome_started", "verification_outcome", "started_at", "id"),
+    )
 
 
 class RecordingFile(Base):
@@ -177,8 +192,15 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     done_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Webhook items (op "webhook", remote_name = receiver URL): the JSON body,
+    # and "<event id>:<receiver hash>", unique, so an event is queued once per receiver.
+    payload: Mapped[str | None] = mapped_column(Text)
+    event_key: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("uq_outbox_event_key", "event_key", unique=True),
+    )
 
 
 class NumberHold(Base):

@@ -192,6 +192,7 @@ class Outbox:
             ids = s.scalars(
                 select(OutboxItem.id)
                 .where(
+                    OutboxItem.op != "webhook",  # storage.webhooks delivers those
                     OutboxItem.state == PENDING,
                     OutboxItem.next_attempt_at <= due,
                     or_(OutboxItem.owner.is_(None), OutboxItem.lease_until < now),
