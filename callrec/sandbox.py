@@ -205,6 +205,8 @@ class Instance:
     ami_user: str
     ami_secret: str
     app: str
+    # The FastAGI secret the dialplan presents (an instance from before it existed has "").
+    agi_secret: str = ""
     pid: int = 0
     version: str = ""
     started_at: float = field(default_factory=time.time)
@@ -394,6 +396,7 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
         "ARI_PASSWORD_FORMAT": password_format,
         "AMI_USER": inst.ami_user,
         "AMI_SECRET": inst.ami_secret,
+        "AGI_SECRET": inst.agi_secret,
         "ARI_APP": inst.app,
         "STASIS_FALLBACK": stasis_fallback,
     }
@@ -403,17 +406,20 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
             text = text.replace(f"@{key}@", value)
         return text
 
+    etc.chmod(0o700)
     for src in CONF_TEMPLATES.rglob("*"):
         if src.is_file():
-            dst = etc / src.relative_to(CONF_TEMPLATES)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_text(fill(src.read_text()))
+            _write_private(etc / src.relative_to(CONF_TEMPLATES), fill(src.read_text()))
     for src in DIALPLAN_DIR.rglob("*.conf"):
-        dst = etc / "dialplan" / src.relative_to(DIALPLAN_DIR)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_text(fill(src.read_text()))
-    for path in etc.rglob("*.conf"):
-        path.chmod(0o600)
+        _write_private(etc / "dialplan" / src.relative_to(DIALPLAN_DIR), fill(src.read_text()))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Created 0600 (dirs 0700): secrets in it are never readable, not even for an instant."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def _ari_ready(inst: Instance) -> bool:
@@ -462,6 +468,7 @@ def up(
             ari_password=secrets.token_urlsafe(18),
             ami_user="callrec",
             ami_secret=secrets.token_urlsafe(18),
+            agi_secret=secrets.token_hex(24),
             app=app,
         )
         render_config(inst, stasis_fallback)

@@ -49,6 +49,7 @@ class AsteriskLink:
     recording_dir: Path
     monitor_dir_host: Path
     monitor_dir_asterisk: str
+    agi_secret: str | None = None
 
 
 def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
@@ -66,6 +67,7 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
             recording_dir=inst.recording_dir,
             monitor_dir_host=inst.monitor_dir,
             monitor_dir_asterisk=f"{inst.ast_dir}/spool/monitor",
+            agi_secret=inst.agi_secret or None,
         )
     missing = [
         k
@@ -175,6 +177,7 @@ class Service:
             link.monitor_dir_asterisk,
             link.ami,
             agi_port=link.agi_port,
+            agi_secret=link.agi_secret,
         )
         await self.agi.start()
         app = build_app(

@@ -64,6 +64,20 @@ class AgiSettings(_Strict):
     host: str = "127.0.0.1"
     port: int | None = None  # default: the sandbox instance's AGI port, else 4573
     fallback: Literal["agent", "none"] = "agent"
+    # The dialplan's FastAGI secret (CALLREC_AGI_SECRET); a sandbox instance brings its own.
+    secret_file: Path | None = None
+    allow_peers: list[str] = Field(default_factory=list)  # empty: any peer that knows the secret
+    max_sessions: int = Field(default=128, ge=1)
+    max_session_seconds: float = Field(default=10.0, gt=0)
+
+    def secret(self) -> str | None:
+        """The secret from ``secret_file`` (first line), or None when none is set."""
+        if self.secret_file is None:
+            return None
+        try:
+            return self.secret_file.read_text().strip() or None
+        except OSError as exc:
+            raise SettingsError(f"[agi] secret_file: {exc.strerror}: {self.secret_file}") from None
 
 
 class DtmfSettings(_Strict):
@@ -121,6 +135,7 @@ def load_settings(path: Path | None) -> ServiceSettings:
             "policy_config": fix(settings.policy_config),
             "state_dir": fix(settings.state_dir),
             "http": settings.http.model_copy(update={"users_file": fix(settings.http.users_file)}),
+            "agi": settings.agi.model_copy(update={"secret_file": fix(settings.agi.secret_file)}),
             "storage": settings.storage.resolved(base),
         }
     )
