@@ -46,6 +46,21 @@ class UsersError(ValueError):
     code = "users.invalid"
 
 
+class UsersCostError(UsersError):
+    """A hash whose scrypt cost this service will not pay on every login."""
+
+    code = "users.scrypt_too_costly"
+
+
+# scrypt needs 128*r*(N+p+2) bytes (OpenSSL's own count); N=2^17, r=8 is 128 MiB.
+# Two logins run at once (console.auth.HASH_THREADS), so this bounds them.
+SCRYPT_MAX_MEMORY = 2**28
+
+
+def _scrypt_memory(n: int, r: int, p: int) -> int:
+    return 128 * r * (n + p + 2) + 2**20
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -69,6 +84,11 @@ def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
         raise UsersError("password_hash has unreadable numbers or base64") from None
     if not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
         raise UsersError("password_hash has out-of-range scrypt parameters")
+    if _scrypt_memory(n, r, p) > SCRYPT_MAX_MEMORY:
+        raise UsersCostError(
+            f"password_hash needs {_scrypt_memory(n, r, p) >> 20} MiB per login "
+            f"(N={n}, r={r}); at most {SCRYPT_MAX_MEMORY >> 20} MiB: lower N or r"
+        )
     if len(salt) < 8 or len(digest) < 16:
         raise UsersError("password_hash salt or hash too short")
     return n, r, p, salt, digest
@@ -77,7 +97,13 @@ def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
 def verify_password(password: str, encoded: str) -> bool:
     n, r, p, salt, digest = _parse_hash(encoded)
     got = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(digest), maxmem=2**26
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        dklen=len(digest),
+        maxmem=_scrypt_memory(n, r, p),
     )
     return hmac.compare_digest(got, digest)
 
@@ -148,7 +174,10 @@ class UserStore:
             pw = udata.get("password_hash")
             if not isinstance(pw, str):
                 raise UsersError(f"{where}.password_hash is required (a string)")
-            _parse_hash(pw)
+            try:
+                _parse_hash(pw)
+            except UsersError as exc:
+                raise type(exc)(f"{where}.password_hash: {exc}") from None
             user_roles = _str_list(udata, "roles", where)
             missing = [r for r in user_roles if r not in roles]
             if missing:
