@@ -8,16 +8,16 @@ outbox) goes to the shared database through ``storage``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from callcore.state import CallState
+from storage.files import private_dir, write_private
 
 
 class StateStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
 
     def _path(self, call_id: str) -> Path:
         if not call_id.replace("-", "").isalnum():
@@ -26,12 +26,7 @@ class StateStore:
 
     def save(self, call: CallState) -> None:
         path = self._path(call.call_id)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w") as out:
-            json.dump(call.to_dict(), out)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
+        write_private(path, json.dumps(call.to_dict()), sync=True)
 
     def delete(self, call_id: str) -> None:
         self._path(call_id).unlink(missing_ok=True)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
@@ -240,7 +242,7 @@ class Service:
                 f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
                 f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
                 f"FastAGI on 127.0.0.1:{self.link.agi_port}",
-                f"  database  {s.storage.db_url}",
+                f"  database  {redact_url(s.storage.db_url)}",
                 f"  files     {s.storage.store_root}",
                 f"  uploads   {upload.type}: {target}",
                 f"  state     {s.state_dir}",
@@ -249,7 +251,19 @@ class Service:
         )
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: start-up output ends up in logs."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<unreadable database URL>"
+    return str(parsed.render_as_string(hide_password=True))
+
+
 async def serve(settings: ServiceSettings, ready_file: Path | None = None) -> None:
+    # Every file this service creates (recordings, state, database, hand-offs)
+    # is its own user's only; the explicit modes in storage.files are the backstop.
+    os.umask(0o077)
     service = Service(settings)
     await service.start()
     print(service.describe(), flush=True)
