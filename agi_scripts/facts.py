@@ -31,6 +31,9 @@ SEPARATOR = "|"  # in no filter set above, so it cannot appear inside a value
 
 _ID = re.compile(r"^[0-9A-Za-z_.@:-]{1,64}$")
 _HEX = re.compile(r"^[0-9a-f]{32}$")
+# Agent ids are put into dial strings ({agent}): no '@', ':' or '/', which would
+# name another context, host or technology (``900123@trunk`` dials out).
+_AGENT = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 _UNIQUEID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
@@ -88,6 +91,8 @@ def parse_facts(raw: str) -> ChannelFacts:
     agent = _opt_id(v["CALLREC_AGENT"], "CALLREC_AGENT")
     if agent is None:
         raise FactsError("CALLREC_AGENT is not set on the agent's channel")
+    if not valid_agent_id(agent):
+        raise FactsError("CALLREC_AGENT: not a valid agent id")
     call_id = v["CALLREC_CALL_ID"] or None
     if call_id is not None and not _HEX.match(call_id):
         call_id = None  # not one of ours: a fresh id is generated
@@ -118,7 +123,7 @@ def parse_facts(raw: str) -> ChannelFacts:
 
 
 def valid_agent_id(agent: str) -> bool:
-    return bool(_ID.match(agent))
+    return bool(_AGENT.match(agent))
 
 
 def valid_call_id(call_id: str) -> bool:

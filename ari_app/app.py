@@ -36,6 +36,8 @@ from policy import CallFacts, Config, decide, normalize_e164
 log = logging.getLogger("callrec.ari")
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# Agent ids fill {agent} in dial strings: no '@', ':' or '/' (another context, host, tech).
+SAFE_AGENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"  # the transferring agent's checkbox
 REFUSAL_TONE = "sound:beeperr"  # a short error beep the agent hears (not the customer)
 EVENT_TYPES = [
@@ -217,7 +219,7 @@ class StasisApp:
     # ----------------------------------------------------------- call flows
 
     def _validate_agent(self, agent: str) -> None:
-        if not SAFE_ID.match(agent or ""):
+        if not SAFE_AGENT.match(agent or ""):
             raise CallSetupError("call.bad_agent", f"agent id {agent!r} is not a valid id")
 
     async def originate_call(
@@ -273,7 +275,7 @@ class StasisApp:
         queue, agent, campaign = (a or None for a in args[1:4])
         channel = event["channel"]
         channel_id = channel["id"]
-        if not agent or not SAFE_ID.match(agent) or (queue and not SAFE_ID.match(queue)):
+        if not agent or not SAFE_AGENT.match(agent) or (queue and not SAFE_ID.match(queue)):
             log.error(
                 "inbound call %s: bad queue/agent %r/%r; hanging up", channel_id, queue, agent
             )

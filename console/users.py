@@ -22,6 +22,7 @@ import base64
 import getpass
 import hashlib
 import hmac
+import re
 import secrets
 import sys
 import tomllib
@@ -40,6 +41,9 @@ PERMISSIONS = STORAGE_PERMISSIONS | {CALLS, METRICS}
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _DUMMY_SALT = b"callrec-dummy-salt"
+
+
+_AGENT = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
 class UsersError(ValueError):
@@ -127,6 +131,7 @@ class User:
         return Actor(
             self.name,
             frozenset(Permission(p) for p in self.permissions if p in STORAGE_PERMISSIONS),
+            self.agent,
         )
 
 
@@ -183,8 +188,11 @@ class UserStore:
             if missing:
                 raise UsersError(f"{where}.roles: unknown roles {missing}")
             agent = udata.get("agent")
-            if agent is not None and not isinstance(agent, str):
-                raise UsersError(f"{where}.agent must be a string")
+            if agent is not None and not (isinstance(agent, str) and _AGENT.match(agent)):
+                raise UsersError(
+                    f"{where}.agent must be an agent id (letters, digits, '_', '.', '-'; "
+                    "no '@', ':' or '/', which would reach a dial string)"
+                )
             granted: frozenset[str] = frozenset().union(*(roles[r] for r in user_roles))
             users[uname] = User(uname, pw, tuple(user_roles), granted, agent)
         return cls(users)

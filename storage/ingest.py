@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -110,6 +111,17 @@ def ingest(db: Database, cfg: StorageConfig, seg: FinishedSegment, *, upload: bo
     return rid
 
 
+NUMBER_MAX = 64  # Recording.customer_number_raw
+TEXT_MAX = 128  # call_id, agent, campaign, queue, lead_list
+
+
+def _bounded(value: str | None, limit: int, name: str, flags: list[str]) -> Any:
+    if value is None or len(value) <= limit:
+        return value
+    flags.append(f"{name}_truncated")
+    return value[:limit]
+
+
 def _commit(
     db: Database,
     cfg: StorageConfig,
@@ -120,23 +132,33 @@ def _commit(
     *,
     upload: bool,
 ) -> str:
-    e164 = to_e164(seg.customer_number_raw, cfg.default_region)
-    if seg.customer_number_raw and e164 is None:
+    number = seg.customer_number_raw
+    if number is not None and len(number) > NUMBER_MAX:
+        # A caller controls this; over-long, it would fail the insert (PostgreSQL
+        # enforces the length) and the hand-off would retry forever.
+        number = number[:NUMBER_MAX]
+        flags.append("number_truncated")
+    e164 = to_e164(number, cfg.default_region) if "number_truncated" not in flags else None
+    if number and e164 is None:
         flags.append("number_invalid")
+    texts = {
+        k: _bounded(getattr(seg, k), TEXT_MAX, k, flags)
+        for k in ("call_id", "agent", "campaign", "queue", "lead_list")
+    }
     now = utcnow()
     with db.session() as s:
         s.add(
             Recording(
                 id=seg.recording_id,
-                call_id=seg.call_id,
+                call_id=texts["call_id"],
                 segment_no=seg.segment_no,
                 source=seg.source,
                 direction=seg.direction,
-                agent=seg.agent,
-                campaign=seg.campaign,
-                queue=seg.queue,
-                lead_list=seg.lead_list,
-                customer_number_raw=seg.customer_number_raw,
+                agent=texts["agent"],
+                campaign=texts["campaign"],
+                queue=texts["queue"],
+                lead_list=texts["lead_list"],
+                customer_number_raw=number,
                 customer_e164=e164,
                 started_at=to_utc(seg.started_at),
                 ended_at=to_utc(seg.ended_at),
@@ -187,7 +209,7 @@ def _commit(
             "system",
             "ingest",
             recording_id=seg.recording_id,
-            call_id=seg.call_id,
+            call_id=texts["call_id"],
             segment_no=seg.segment_no,
             flags=flags,
         )

@@ -26,6 +26,7 @@ from storage.db import Database, open_database
 from storage.errors import (
     FileMissing,
     ImportFailed,
+    PermissionDenied,
     RecordingDeleted,
     RecordingNotFound,
     RecordNotFound,
@@ -217,6 +218,8 @@ class StorageService:
 
     @staticmethod
     def _may_see(actor: Actor, rec: Recording) -> bool:
+        if actor.agent_scope is not None and rec.agent != actor.agent_scope:
+            return False
         if rec.state == ASSIGNED:
             return actor.has(Permission.VIEW_HISTORY)
         if rec.state == UNASSIGNED:
@@ -224,6 +227,8 @@ class StorageService:
         return actor.has(Permission.VIEW_HISTORY) or actor.has(Permission.VIEW_UNASSIGNED)
 
     def _require_see(self, actor: Actor, rec: Recording) -> None:
+        if actor.agent_scope is not None and rec.agent != actor.agent_scope:
+            raise PermissionDenied(f"recording {rec.id} is not agent {actor.agent_scope}'s")
         if not self._may_see(actor, rec):
             actor.require(
                 Permission.VIEW_HISTORY if rec.state == ASSIGNED else Permission.VIEW_UNASSIGNED,
@@ -275,6 +280,8 @@ class StorageService:
             actor.require(Permission.VIEW_HISTORY, "list recordings")
         with self.db.session() as s:
             q = select(Recording).where(Recording.state.in_(allowed))
+            if actor.agent_scope is not None:
+                q = q.where(Recording.agent == actor.agent_scope)
             if customer_number is not None:
                 q = q.where(
                     Recording.customer_e164
@@ -371,6 +378,7 @@ class StorageService:
         actor.require(Permission.ASSIGN, "assign recordings")
         with self.db.session() as s:
             rec = self._get(s, recording_id)
+            self._require_see(actor, rec)  # no assigning what one may not see
             if rec.state == DELETED:
                 raise RecordingDeleted(f"recording {recording_id} was deleted")
             if s.get(CrmRecord, record_id) is None:
@@ -462,6 +470,7 @@ class StorageService:
         outcome = retention.DeleteOutcome()
         with self.db.session() as s:
             rec = self._get(s, recording_id)
+            self._require_see(actor, rec)  # no deleting what one may not see
             retention.tombstone(
                 s,
                 rec,
@@ -481,15 +490,27 @@ class StorageService:
         """Bulk delete: each id is deleted or listed in ``refused`` with its error code."""
         actor.require(Permission.DELETE_UNASSIGNED, "delete recordings")
         with self.db.session() as s:
+            visible: list[str] = []
+            hidden: list[str] = []
+            for rid in recording_ids:
+                # Assigned ones are refused as such below; the others need sight.
+                rec = s.get(Recording, rid)
+                blind = rec is not None and not self._may_see(actor, rec)
+                if blind and rec is not None and (rec.state != ASSIGNED or actor.agent_scope):
+                    hidden.append(rid)
+                else:
+                    visible.append(rid)
             outcome = retention.delete_many(
                 s,
-                list(recording_ids),
+                visible,
                 actor=actor.name,
                 reason=reason or "bulk delete",
                 allow_assigned=False,
                 store_root=self.cfg.store_root,
                 remote=self.target is not None,
             )
+            for rid in hidden:
+                outcome.refused[rid] = PermissionDenied.code
         self._finish_delete(outcome)
         return outcome
 
