@@ -88,26 +88,42 @@ def write(
     record_id: int | None = None,
     **detail: Any,
 ) -> None:
-    # Stored as read back (JSON types only), so the seal verifies after a round trip.
-    clean: dict[str, Any] = json.loads(json.dumps(detail, default=str))
+    write_many(session, actor, action, [(recording_id, record_id, detail)])
+
+
+def write_many(
+    session: Session,
+    actor: str,
+    action: str,
+    items: Iterable[tuple[str | None, int | None, dict[str, Any]]],
+) -> int:
+    """Entries of one action, chained in order with one look-up of the tip."""
     at = utcnow()
-    salt = secrets.token_hex(16)
-    sealed = seal(salt, record_id, clean)
     prev = _tip(session)
-    session.add(
-        AuditEntry(
-            at=at,
-            actor=actor,
-            action=action,
-            recording_id=recording_id,
-            record_id=record_id,
-            detail=clean,
-            salt=salt,
-            seal=sealed,
-            prev_hash=prev,
-            entry_hash=entry_hash(prev, at, actor, action, recording_id, sealed),
+    n = 0
+    for recording_id, record_id, detail in items:
+        # Stored as read back (JSON types only), so the seal verifies after a round trip.
+        clean: dict[str, Any] = json.loads(json.dumps(detail, default=str))
+        salt = secrets.token_hex(16)
+        sealed = seal(salt, record_id, clean)
+        digest = entry_hash(prev, at, actor, action, recording_id, sealed)
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action=action,
+                recording_id=recording_id,
+                record_id=record_id,
+                detail=clean,
+                salt=salt,
+                seal=sealed,
+                prev_hash=prev,
+                entry_hash=digest,
+            )
         )
-    )
+        prev = digest
+        n += 1
+    return n
 
 
 def redact(session: Session, recording_ids: Iterable[str], erasure: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage import audit, crm, ingest, matching, outbox, retention
+from storage import audit, crm, erasure, ingest, matching, outbox, retention
 from storage.config import StorageConfig
 from storage.db import Database, open_database
 from storage.errors import (
@@ -576,14 +577,21 @@ class StorageService:
                 scrub_number=True,
             )
             held = tuple(sorted(outcome.refused))
+            erasure_id = uuid.uuid4().hex
+            scrubbed = erasure.scrub(s, outcome.deleted, e164, erasure_id)
+            # Only what proves the erasure happened: the number masked to its last
+            # four digits (which request it was), never anything linking to a record.
             audit.write(
                 s,
                 actor.name,
                 "erasure",
+                erasure=erasure_id,
                 number=_mask(e164),
                 reason=reason,
                 deleted=sorted(outcome.deleted),
                 held=list(held),
+                assignments_removed=scrubbed.assignments,
+                audit_entries_redacted=scrubbed.audit_entries,
             )
         self._finish_delete(outcome)
         return ErasureResult(e164, tuple(sorted(outcome.deleted)), held)
