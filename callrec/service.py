@@ -189,6 +189,9 @@ class Service:
             users=self._users(),
             policy=lambda: self.policy.config,
             max_body_bytes=s.http.max_body_bytes,
+            session_secret=s.http.session_secret(),
+            secure_cookies=s.http.secure_cookies,
+            session_seconds=int(s.http.session_hours * 3600),
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -29,12 +29,15 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from console.errors import ApiError
-from console.users import User, UserStore
+from console.users import User, UsersError, UserStore
+from storage.sessions import RevokedSessions
 
 log = logging.getLogger("callrec.auth")
 
@@ -107,6 +110,39 @@ def throttled(seconds: float) -> ApiError:
     return err
 
 
+class Revocations(Protocol):
+    async def revoke(self, sid: str, expires_at: datetime) -> None: ...
+    async def is_revoked(self, sid: str) -> bool: ...
+
+
+class MemoryRevocations:
+    """Ended sessions of a console without a database (tests, a lone demo node)."""
+
+    def __init__(self) -> None:
+        self._ended: dict[str, datetime] = {}
+
+    async def revoke(self, sid: str, expires_at: datetime) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self._ended = {k: v for k, v in self._ended.items() if v > now}
+        self._ended[sid] = expires_at
+
+    async def is_revoked(self, sid: str) -> bool:
+        return sid in self._ended
+
+
+class StoredRevocations:
+    """Ended sessions in the shared database (storage.sessions), off the event loop."""
+
+    def __init__(self, store: RevokedSessions) -> None:
+        self.store = store
+
+    async def revoke(self, sid: str, expires_at: datetime) -> None:
+        await asyncio.to_thread(self.store.revoke, sid, expires_at)
+
+    async def is_revoked(self, sid: str) -> bool:
+        return await asyncio.to_thread(self.store.is_revoked, sid)
+
+
 def busy() -> ApiError:
     err = ApiError(503, "auth.busy", "too many logins in progress; try again shortly")
     err.headers = {"Retry-After": "1"}
@@ -132,6 +168,7 @@ class Auth:
         default_factory=lambda: ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="scrypt")
     )
     _queued: int = 0
+    revoked: Revocations = field(default_factory=lambda: MemoryRevocations())
 
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self.secret, data, hashlib.sha256).digest()
@@ -165,6 +202,7 @@ class Auth:
         return user
 
     async def basic(self, request: web.Request, name: str, password: str) -> User | None:
+        await self.refresh_users()
         key = self._mac(b"basic\0" + name.encode() + b"\0" + password.encode())
         hit = self._basic_cache.get(key)
         user = self.users.get(name)
@@ -178,15 +216,20 @@ class Auth:
                 self._basic_cache.popitem(last=False)
         return user
 
+    def _fingerprint(self, user: User) -> str:
+        """Ties a session to the password it was opened with: a new password ends it."""
+        return self._mac(b"password\0" + user.password_hash.encode()).hex()[:16]
+
     def make_session(self, user: User) -> tuple[str, str]:
         csrf = secrets.token_urlsafe(24)
+        sid = secrets.token_hex(16)
         expiry = int(time.time()) + self.session_seconds
-        payload = f"{user.name}|{expiry}|{csrf}".encode()
+        payload = f"{user.name}|{expiry}|{csrf}|{sid}|{self._fingerprint(user)}".encode()
         sig = self._mac(b"session\0" + payload)
         token = _b64(payload) + "." + _b64(sig)
         return token, csrf
 
-    def read_session(self, token: str) -> tuple[User, str] | None:
+    def _parse_session(self, token: str) -> tuple[str, int, str, str, str] | None:
         try:
             p64, s64 = token.split(".", 1)
             payload, sig = _unb64(p64), _unb64(s64)
@@ -195,13 +238,41 @@ class Auth:
         if not hmac.compare_digest(sig, self._mac(b"session\0" + payload)):
             return None
         try:
-            name, expiry, csrf = payload.decode().split("|")
-            if int(expiry) < time.time():
-                return None
+            name, expiry, csrf, sid, fp = payload.decode().split("|")
+            return name, int(expiry), csrf, sid, fp
         except ValueError:
             return None
+
+    async def read_session(self, token: str) -> tuple[User, str] | None:
+        """The session's user and CSRF token; None when forged, expired, ended or the
+        user was removed or changed password since (the users file is re-read on change)."""
+        parsed = self._parse_session(token)
+        if parsed is None:
+            return None
+        name, expiry, csrf, sid, fp = parsed
+        if expiry < time.time():
+            return None
+        await self.refresh_users()
         user = self.users.get(name)
-        return (user, csrf) if user is not None else None
+        if user is None or not hmac.compare_digest(fp, self._fingerprint(user)):
+            return None
+        if await self.revoked.is_revoked(sid):
+            return None
+        return user, csrf
+
+    async def end_session(self, token: str) -> None:
+        """Logout: the session is refused from now on, on every node sharing the database."""
+        parsed = self._parse_session(token)
+        if parsed is not None:
+            _, expiry, _, sid, _ = parsed
+            await self.revoked.revoke(sid, datetime.fromtimestamp(expiry, UTC).replace(tzinfo=None))
+
+    async def refresh_users(self) -> None:
+        if self.users.stale():
+            try:
+                await asyncio.to_thread(self.users.reload)
+            except UsersError as exc:
+                log.error("users file not reloaded (the previous users stay): %s", exc)
 
     def set_cookie(self, response: web.StreamResponse, token: str) -> None:
         response.set_cookie(
@@ -277,7 +348,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "state-changing requests must be sent as application/json",
             )
     else:
-        session = auth.read_session(request.cookies.get(SESSION_COOKIE, ""))
+        session = await auth.read_session(request.cookies.get(SESSION_COOKIE, ""))
         if session is not None:
             request[USER], request[CSRF] = session
             request[VIA] = "session"

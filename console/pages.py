@@ -194,6 +194,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     sent, have = str(form.get("csrf", "")), str(request.get(auth.CSRF, ""))
     if have and not hmac.compare_digest(sent.encode(), have.encode()):
         return web.Response(status=403, text="CSRF check failed")
+    # Ended on the server too: a copy of the cookie is refused from now on.
+    await request.app[auth.AUTH].end_session(request.cookies.get(auth.SESSION_COOKIE, ""))
     resp = web.HTTPSeeOther("/login")
     resp.del_cookie(auth.SESSION_COOKIE, path="/")
     raise resp

@@ -135,21 +135,50 @@ class User:
         )
 
 
+def _stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 class UserStore:
     def __init__(self, users: Mapping[str, User]) -> None:
         self._users = dict(users)
         self._dummy = hash_password("", salt=_DUMMY_SALT)
+        self.path: Path | None = None
+        self._stamp = (0, 0, 0)
 
     @classmethod
     def load(cls, path: Path) -> UserStore:
+        stamp = _stamp(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise UsersError(f"{path}: {exc}") from None
         try:
-            return cls.from_dict(data)
+            store = cls.from_dict(data)
         except UsersError as exc:
             raise UsersError(f"{path}: {exc}") from None
+        store.path, store._stamp = path, stamp
+        return store
+
+    def stale(self) -> bool:
+        """The file changed since it was read (a user removed, a password or role changed)."""
+        return self.path is not None and _stamp(self.path) != self._stamp
+
+    def reload(self) -> None:
+        """Take the file's current users; a broken file keeps the ones in force (raises)."""
+        if self.path is None:
+            return
+        stamp = _stamp(self.path)
+        try:
+            fresh = UserStore.load(self.path)
+        except UsersError:
+            self._stamp = stamp  # not retried on every request; the next edit is
+            raise
+        self._users, self._stamp = fresh._users, fresh._stamp
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UserStore:
