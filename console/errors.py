@@ -52,6 +52,7 @@ STORAGE_STATUS = {
     "crm.import_failed": 400,
     "file.missing": 404,
     "file.truncated": 422,
+    "recording.encrypted": 409,
 }
 
 

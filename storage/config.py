@@ -87,6 +87,21 @@ class CrmTableMapping(_Strict):
     phones: dict[str, str]
 
 
+class EncryptionConfig(_Strict):
+    """Encryption at rest (storage/crypto.py); off while ``recipients`` is empty."""
+
+    recipients: tuple[str, ...] = ()  # age X25519 public keys (age1...) of the admins
+    identity_file: Path | None = None  # private key(s): only on nodes that play recordings
+
+    @field_validator("recipients")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from storage.crypto import recipients
+
+        recipients(value)
+        return value
+
+
 class StorageConfig(_Strict):
     db_url: str = Field(default_factory=lambda: os.environ.get("CALLREC_DB", DEFAULT_DB_URL))
     store_root: Path = DEFAULT_STORE_ROOT
@@ -100,6 +115,7 @@ class StorageConfig(_Strict):
     rematch_at: str = "02:30"
     retention_at: str = "03:30"
     crm_table: CrmTableMapping | None = None
+    encryption: EncryptionConfig = EncryptionConfig()
 
     @field_validator("rematch_at", "retention_at")
     @classmethod
@@ -136,8 +152,16 @@ class StorageConfig(_Strict):
             rel = db_url[len(prefix) :]
             if rel and rel != ":memory:":
                 db_url = prefix + str(base / rel)
+        encryption = self.encryption.model_copy(
+            update={"identity_file": fix(self.encryption.identity_file)}
+        )
         return self.model_copy(
-            update={"store_root": fix(self.store_root), "upload": upload, "db_url": db_url}
+            update={
+                "store_root": fix(self.store_root),
+                "upload": upload,
+                "db_url": db_url,
+                "encryption": encryption,
+            }
         )
 
 

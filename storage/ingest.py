@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from storage import audit, files, matching
+from storage import audit, crypto, files, matching
 from storage.config import StorageConfig
 from storage.db import Database
 from storage.errors import FileMissing
@@ -81,6 +81,7 @@ def ingest(db: Database, cfg: StorageConfig, seg: FinishedSegment, *, upload: bo
 
     started = to_utc(seg.started_at)
     fmt = cfg.transcode
+    sealed_to = crypto.recipients(cfg.encryption.recipients)
     placed: list[_Placed] = []
     try:
         for kind in sorted(seg.files, key=lambda k: (k not in KIND_ORDER, k)):
@@ -95,6 +96,11 @@ def ingest(db: Database, cfg: StorageConfig, seg: FinishedSegment, *, upload: bo
                     wav, fmt, opus_bitrate=cfg.opus_bitrate, mp3_bitrate=cfg.mp3_bitrate
                 )
                 p.rel = files.relative_path(seg.recording_id, kind, fmt, started)
+            if sealed_to:  # the plaintext goes below, with the WAV (never uploaded)
+                plain, p.final = p.final, crypto.encrypt_file(p.final, sealed_to)
+                p.rel += crypto.SUFFIX
+                if plain != p.wav:
+                    plain.unlink()
             p.size = p.final.stat().st_size
             p.sha256 = files.sha256_file(p.final)
         rid = _commit(db, cfg, seg, placed, flags, duration, upload=upload)

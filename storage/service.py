@@ -21,10 +21,11 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage import audit, crm, erasure, ingest, matching, outbox, retention
+from storage import audit, crm, crypto, erasure, ingest, matching, outbox, retention
 from storage.config import StorageConfig
 from storage.db import Database, open_database
 from storage.errors import (
+    FileCorrupt,
     FileMissing,
     ImportFailed,
     PermissionDenied,
@@ -32,6 +33,7 @@ from storage.errors import (
     RecordingNotFound,
     RecordNotFound,
 )
+from storage.files import sha256_file
 from storage.lease import claim_job, release_job, worker_id
 from storage.models import (
     ASSIGNED,
@@ -330,8 +332,21 @@ class StorageService:
             path = self.cfg.store_root / f.path
             if not path.is_file():
                 raise FileMissing(f"{kind} file of recording {recording_id} is gone from the store")
+            if sha256_file(path) != f.sha256:
+                log.error("recording %s: %s file does not match its SHA-256", recording_id, kind)
+                raise FileCorrupt(f"{kind} file of recording {recording_id} was altered in store")
             audit.write(s, actor.name, purpose, recording_id=recording_id, kind=kind)
             return path
+
+    @_in_thread
+    def decrypt(self, path: Path) -> bytes:
+        """The plaintext of an encrypted stored file, with this node's private key(s)."""
+        key_file = self.cfg.encryption.identity_file
+        if key_file is None:
+            raise crypto.KeyUnavailable(
+                f"{path.name} is encrypted and this node has no [storage.encryption] identity_file"
+            )
+        return crypto.decrypt_file(path, crypto.load_identities(key_file))
 
     @_in_thread
     def get_record(self, actor: Actor, record_id: int) -> RecordView:
