@@ -80,4 +80,10 @@ def build_app(
         ],
     )
     app.router.add_static("/static", STATIC, follow_symlinks=False, append_version=False)
+    app.on_response_prepare.append(_no_banner)
     return app
+
+
+async def _no_banner(_request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp would announce its and Python's versions in ``Server``; name no version."""
+    response.headers["Server"] = "callrec"
