@@ -23,6 +23,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from agi_scripts.agi_auth import MIN_SECRET_LENGTH
 from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
@@ -78,6 +79,12 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
     ]
     if missing:
         raise SettingsError(f"[asterisk] needs {', '.join(missing)} (or instance = NAME)")
+    agi_secret = settings.agi.secret()
+    if agi_secret is None or len(agi_secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"[agi] secret_file must hold the dialplan's CALLREC_AGI_SECRET "
+            f"({MIN_SECRET_LENGTH}+ characters; docs/OPERATIONS.md, Security)"
+        )
     recording_dir = a.recording_dir or Path("/var/spool/asterisk/recording")
     monitor_dir = a.monitor_dir or Path("/var/spool/asterisk/monitor")
     return AsteriskLink(
@@ -90,6 +97,7 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
         recording_dir=recording_dir,
         monitor_dir_host=monitor_dir,
         monitor_dir_asterisk=a.asterisk_monitor_dir or str(monitor_dir),
+        agi_secret=agi_secret,
     )
 
 
