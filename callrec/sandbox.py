@@ -375,6 +375,7 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
         shutil.rmtree(etc)
     for sub in ("etc", "spool/recording", "spool/monitor", "run", "log", "lib/db"):
         (host / sub).mkdir(parents=True, exist_ok=True)
+    run_as = _asterisk_user(inst.root)
     password_hash, password_format = _crypt_password(inst.ari_password)
     values = {
         "ETC_DIR": f"{inst.ast_dir}/etc",
@@ -399,6 +400,11 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
         "AGI_SECRET": inst.agi_secret,
         "ARI_APP": inst.app,
         "STASIS_FALLBACK": stasis_fallback,
+        "RUN_AS": (
+            "runuser = asterisk\nrungroup = asterisk"
+            if run_as
+            else "; runs as root: there is no 'asterisk' user where it runs"
+        ),
     }
 
     def fill(text: str) -> str:
@@ -412,6 +418,23 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
             _write_private(etc / src.relative_to(CONF_TEMPLATES), fill(src.read_text()))
     for src in DIALPLAN_DIR.rglob("*.conf"):
         _write_private(etc / "dialplan" / src.relative_to(DIALPLAN_DIR), fill(src.read_text()))
+    if run_as:
+        # Asterisk drops root right after start: it must own what it reads and writes.
+        for path in [host, *host.rglob("*")]:
+            os.chown(path, *run_as, follow_symlinks=False)
+
+
+def _asterisk_user(root: str) -> tuple[int, int] | None:
+    """uid and gid of the 'asterisk' user where Asterisk runs (the chroot's own passwd)."""
+    try:
+        lines = Path(root + "/etc/passwd").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] == "asterisk" and fields[2].isdigit():
+            return int(fields[2]), int(fields[3])
+    return None
 
 
 def _write_private(path: Path, text: str) -> None:
