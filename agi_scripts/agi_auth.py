@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 log = logging.getLogger("callrec.agi.auth")
@@ -41,6 +41,8 @@ class AgiGuard:
     max_lifetime: float = 10.0
     active: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    # Asks Asterisk about the channel a request names (None: not checked).
+    channel_check: Callable[[Mapping[str, str]], Awaitable[str | None]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret) < MIN_SECRET_LENGTH:
@@ -96,6 +98,38 @@ class AgiGuard:
             return self._refuse("secret", f"{what} presented")
         return None
 
+    async def check_channel(self, headers: Mapping[str, str]) -> str | None:
+        """None when Asterisk has the channel the request names, with that unique id."""
+        if self.channel_check is None:
+            return None
+        reason = await self.channel_check(headers)
+        return None if reason is None else self._refuse("channel", reason)
+
     def _refuse(self, kind: str, reason: str) -> str:
         self.refused[kind] = self.refused.get(kind, 0) + 1
         return reason
+
+
+def ami_channel_check(
+    getvar: Callable[[str, str], Awaitable[str]],
+) -> Callable[[Mapping[str, str]], Awaitable[str | None]]:
+    """A ``channel_check`` through AMI: the channel must exist and carry the unique id.
+
+    With the secret, a request can only come from the dialplan; this also
+    catches one whose headers do not describe a live channel (a replayed or
+    forged session), before any call state is touched.
+    """
+
+    async def check(headers: Mapping[str, str]) -> str | None:
+        name, uid = headers.get("agi_channel", ""), headers.get("agi_uniqueid", "")
+        if not name or not uid:
+            return "no channel or unique id in the request"
+        try:
+            actual = await getvar(name, "UNIQUEID")
+        except Exception as exc:  # AMI error or timeout: not proven, so refused
+            return f"Asterisk does not confirm the channel ({type(exc).__name__})"
+        if not hmac.compare_digest(actual.encode(), uid.encode()):
+            return "the channel's unique id is not the one claimed"
+        return None
+
+    return check

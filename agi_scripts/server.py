@@ -90,6 +90,8 @@ class AgiServer(Application):  # type: ignore[misc]
             return
         if self.guard is not None:
             refused = self.guard.check_request(headers)
+            if refused is None:
+                refused = await asyncio.wait_for(self.guard.check_channel(headers), self.deadline)
             if refused is not None:
                 # The names are the client's claims: repr() keeps them on one line.
                 log.warning("FastAGI: refused %r on %r: %s", headers.get("agi_network_script"),

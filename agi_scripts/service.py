@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agi_scripts.agi import AgiChannel
-from agi_scripts.agi_auth import AgiGuard
+from agi_scripts.agi_auth import AgiGuard, ami_channel_check
 from agi_scripts.ami import Ami, AmiAddress
 from agi_scripts.controller import AgiController
 from agi_scripts.facts import valid_agent_id
@@ -62,6 +62,8 @@ class AgiService:
         )
         self.port = agi_port or settings.agi.port or DEFAULT_AGI_PORT
         self.ami = Ami(ami)
+        if agi.verify_channels:
+            self.guard.channel_check = ami_channel_check(self.ami.getvar)
         self.controller = AgiController(
             policy=policy,
             registry=registry,

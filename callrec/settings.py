@@ -88,6 +88,7 @@ class AgiSettings(_Strict):
     allow_peers: list[str] = Field(default_factory=list)  # empty: any peer that knows the secret
     max_sessions: int = Field(default=128, ge=1)
     max_session_seconds: float = Field(default=10.0, gt=0)
+    verify_channels: bool = True  # ask Asterisk (AMI) that the named channel is live
 
     def secret(self) -> str | None:
         """The secret from ``secret_file`` (first line), or None when none is set."""

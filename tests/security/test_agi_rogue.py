@@ -61,6 +61,18 @@ async def test_rogue_fastagi_client_cannot_change_a_live_call(
         assert all(env.asterisk.agi_secret not in r.getMessage() for r in caplog.records)
         assert env.service.guard.refused.get("secret", 0) >= 10
 
+        # With the secret (a leaked one) but a channel Asterisk does not have, or
+        # the real channel with another unique id: refused after asking Asterisk.
+        secret = (env.asterisk.agi_secret,)
+        for fake in (
+            {"uniqueid": "1700000000.999", "channel": "PJSIP/ghost-00000001"},
+            {"uniqueid": "1700000000.999", "channel": agent_name},
+        ):
+            sent = await rogue_request(port, "pause", **fake, variables=fake_vars, args=secret)
+            assert sent == [], f"a channel Asterisk does not have was served: {fake}"
+        assert env.service.guard.refused.get("channel", 0) >= 2
+        assert not call.paused
+
         # Control: the same client with the install's secret is obeyed, so the
         # refusals above are the guard's doing, not a malformed request.
         sent = await rogue_request(
