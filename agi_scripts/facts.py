@@ -90,6 +90,8 @@ def parse_facts(raw: str) -> ChannelFacts:
     agent = _opt_id(v["CALLREC_AGENT"], "CALLREC_AGENT")
     if agent is None:
         raise FactsError("CALLREC_AGENT is not set on the agent's channel")
+    if not valid_agent_id(agent):
+        raise FactsError("CALLREC_AGENT: not a valid agent id")
     call_id = v["CALLREC_CALL_ID"] or None
     if call_id is not None and not _HEX.match(call_id):
         call_id = None  # not one of ours: a fresh id is generated

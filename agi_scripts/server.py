@@ -21,6 +21,7 @@ from typing import Any
 from panoramisk.fast_agi import Application, Request
 
 from agi_scripts.agi import AgiChannel
+from agi_scripts.agi_auth import AgiGuard
 from agi_scripts.facts import FactsError
 
 log = logging.getLogger("callrec.agi.server")
@@ -32,11 +33,14 @@ MAX_HEADER_BYTES = 16 * 1024
 class AgiServer(Application):  # type: ignore[misc]
     """FastAGI on ``host:port``; keeps per-route latencies for the benchmark."""
 
-    def __init__(self, host: str, port: int, *, deadline: float = 3.0) -> None:
+    def __init__(
+        self, host: str, port: int, *, deadline: float = 3.0, guard: AgiGuard | None = None
+    ) -> None:
         super().__init__(loop=asyncio.get_running_loop())
         self.host = host
         self.port = port
         self.deadline = deadline
+        self.guard = guard
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.failures: dict[str, int] = defaultdict(int)
         self._server: asyncio.Server | None = None
@@ -59,12 +63,41 @@ class AgiServer(Application):  # type: ignore[misc]
             self._server = None
 
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        guard = self.guard
+        if guard is None:
+            await self._serve(reader, writer)
+            return
+        peer = str((writer.get_extra_info("peername") or ("?",))[0])
+        refused = guard.open_session(peer)
+        if refused is not None:
+            log.warning("FastAGI: refused a connection: %s", refused)
+            await _close(writer)
+            return
+        try:
+            await asyncio.wait_for(self._serve(reader, writer), guard.max_lifetime)
+        except TimeoutError:
+            log.warning("FastAGI: session from %s closed after %.0fs", peer, guard.max_lifetime)
+            await _close(writer)
+        finally:
+            guard.close_session()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             headers = await asyncio.wait_for(_read_headers(reader), self.deadline)
         except (TimeoutError, ValueError, ConnectionError) as exc:
             log.warning("FastAGI: bad or slow request: %s", exc)
             await _close(writer)
             return
+        if self.guard is not None:
+            refused = self.guard.check_request(headers)
+            if refused is None:
+                refused = await asyncio.wait_for(self.guard.check_channel(headers), self.deadline)
+            if refused is not None:
+                # The names are the client's claims: repr() keeps them on one line.
+                log.warning("FastAGI: refused %r on %r: %s", headers.get("agi_network_script"),
+                            headers.get("agi_channel"), refused)  # fmt: skip
+                await _close(writer)
+                return
         script = headers.get("agi_network_script", "")
         endpoint = self._route.get(script)
         if endpoint is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agi_scripts.agi import AgiChannel
+from agi_scripts.agi_auth import AgiGuard, ami_channel_check
 from agi_scripts.ami import Ami, AmiAddress
 from agi_scripts.controller import AgiController
 from agi_scripts.facts import valid_agent_id
@@ -49,10 +50,20 @@ class AgiService:
         *,
         agi_port: int | None = None,
         deadline: float = 3.0,
+        agi_secret: str | None = None,
     ) -> None:
         self.settings = settings
+        agi = settings.agi
+        self.guard = AgiGuard.build(
+            agi_secret or agi.secret(),
+            agi.allow_peers,
+            max_sessions=agi.max_sessions,
+            max_lifetime=agi.max_session_seconds,
+        )
         self.port = agi_port or settings.agi.port or DEFAULT_AGI_PORT
         self.ami = Ami(ami)
+        if agi.verify_channels:
+            self.guard.channel_check = ami_channel_check(self.ami.getvar)
         self.controller = AgiController(
             policy=policy,
             registry=registry,
@@ -76,7 +87,9 @@ class AgiService:
     async def start(self) -> None:
         await self.ami.connect()
         await self.controller.recover()
-        server = AgiServer(self.settings.agi.host, self.port, deadline=self.deadline)
+        server = AgiServer(
+            self.settings.agi.host, self.port, deadline=self.deadline, guard=self.guard
+        )
         server.route("answer", self.controller.answer)
         server.route("toggle", self._toggle_record)
         server.route("pause", self._toggle_pause)

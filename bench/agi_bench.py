@@ -214,6 +214,7 @@ async def bench(calls: int, rounds: int, talk: float = 8.0) -> int:
             f"{inst.ast_dir}/spool/monitor",
             AmiAddress("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret),
             agi_port=inst.ports.agi,
+            agi_secret=inst.agi_secret,
         )
         await service.start()
         decision: list[float] = []

@@ -20,6 +20,7 @@ from typing import Any
 from callcore.audio import make_stereo, wav_seconds
 from callcore.state import CallState, Segment
 from callcore.state_migrate import load as load_state
+from storage.files import private_dir, write_private
 from storage.segment import FinishedSegment, Pause, SegmentSink
 from storage.wavfix import repair_wav_header
 
@@ -107,7 +108,7 @@ class Handoff:
     def __init__(self, sink: SegmentSink, pending_dir: Path) -> None:
         self.sink = sink
         self.pending_dir = pending_dir
-        pending_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(pending_dir)
 
     async def deliver(self, call: CallState, seg: Segment) -> str | None:
         try:  # a file we cannot finish (bad header, stereo) is kept too
@@ -119,7 +120,7 @@ class Handoff:
             record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
             record["call"]["segment"] = asdict(seg) | {"decision": seg.decision.to_dict()}
             path = self.pending_dir / f"{seg.recording_id}.json"
-            path.write_text(json.dumps(record))
+            write_private(path, json.dumps(record), sync=True)
             return None
 
     async def retry_pending(self) -> int:

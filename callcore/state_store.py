@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from callcore.ids import safe_id
 from callcore.state import CallState
 from callcore.state_migrate import load, salvage
+from storage.files import private_dir, write_private
 
 log = logging.getLogger("callrec.state")
 
@@ -25,7 +25,7 @@ log = logging.getLogger("callrec.state")
 class StateStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(directory)
 
     def _path(self, call_id: str) -> Path:
         if not safe_id(call_id):
@@ -34,13 +34,7 @@ class StateStore:
 
     def save(self, call: CallState) -> None:
         path = self._path(call.call_id)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(call.to_dict(), out)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
+        write_private(path, json.dumps(call.to_dict()), sync=True)
 
     def delete(self, call_id: str) -> None:
         self._path(call_id).unlink(missing_ok=True)

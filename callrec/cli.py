@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "callrec.cli_storage",
     "callrec.cli_users",
     "callrec.cli_verify",
+    "callrec.cli_audit",
 )
 
 

@@ -205,6 +205,8 @@ class Instance:
     ami_user: str
     ami_secret: str
     app: str
+    # The FastAGI secret the dialplan presents (an instance from before it existed has "").
+    agi_secret: str = ""
     pid: int = 0
     version: str = ""
     started_at: float = field(default_factory=time.time)
@@ -412,6 +414,7 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
         shutil.rmtree(etc)
     for sub in ("etc", "spool/recording", "spool/monitor", "run", "log", "lib/db"):
         (host / sub).mkdir(parents=True, exist_ok=True)
+    run_as = _asterisk_user(inst.root)
     password_hash, password_format = _crypt_password(inst.ari_password)
     values = {
         "ETC_DIR": f"{inst.ast_dir}/etc",
@@ -433,8 +436,14 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
         "ARI_PASSWORD_FORMAT": password_format,
         "AMI_USER": inst.ami_user,
         "AMI_SECRET": inst.ami_secret,
+        "AGI_SECRET": inst.agi_secret,
         "ARI_APP": inst.app,
         "STASIS_FALLBACK": stasis_fallback,
+        "RUN_AS": (
+            "runuser = asterisk\nrungroup = asterisk"
+            if run_as
+            else "; runs as root: there is no 'asterisk' user where it runs"
+        ),
     }
 
     def fill(text: str) -> str:
@@ -442,17 +451,37 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
             text = text.replace(f"@{key}@", value)
         return text
 
+    etc.chmod(0o700)
     for src in CONF_TEMPLATES.rglob("*"):
         if src.is_file():
-            dst = etc / src.relative_to(CONF_TEMPLATES)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_text(fill(src.read_text()))
+            _write_private(etc / src.relative_to(CONF_TEMPLATES), fill(src.read_text()))
     for src in DIALPLAN_DIR.rglob("*.conf"):
-        dst = etc / "dialplan" / src.relative_to(DIALPLAN_DIR)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_text(fill(src.read_text()))
-    for path in etc.rglob("*.conf"):
-        path.chmod(0o600)
+        _write_private(etc / "dialplan" / src.relative_to(DIALPLAN_DIR), fill(src.read_text()))
+    if run_as:
+        # Asterisk drops root right after start: it must own what it reads and writes.
+        for path in [host, *host.rglob("*")]:
+            os.chown(path, *run_as, follow_symlinks=False)
+
+
+def _asterisk_user(root: str) -> tuple[int, int] | None:
+    """uid and gid of the 'asterisk' user where Asterisk runs (the chroot's own passwd)."""
+    try:
+        lines = Path(root + "/etc/passwd").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] == "asterisk" and fields[2].isdigit():
+            return int(fields[2]), int(fields[3])
+    return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Created 0600 (dirs 0700): secrets in it are never readable, not even for an instant."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def _ari_ready(inst: Instance) -> bool:
@@ -513,6 +542,8 @@ def up(
             ari_password=previous.ari_password if previous else secrets.token_urlsafe(18),
             ami_user="callrec",
             ami_secret=previous.ami_secret if previous else secrets.token_urlsafe(18),
+            agi_secret=previous.agi_secret if previous and previous.agi_secret
+            else secrets.token_hex(24),
             app=app,
         )
         render_config(inst, stasis_fallback)

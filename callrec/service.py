@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from agi_scripts.agi_auth import MIN_SECRET_LENGTH
 from agi_scripts.ami import AmiAddress, AmiError
 from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
@@ -52,6 +55,7 @@ class AsteriskLink:
     recording_dir: Path
     monitor_dir_host: Path
     monitor_dir_asterisk: str
+    agi_secret: str | None = None
 
 
 def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
@@ -69,6 +73,7 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
             recording_dir=inst.recording_dir,
             monitor_dir_host=inst.monitor_dir,
             monitor_dir_asterisk=f"{inst.ast_dir}/spool/monitor",
+            agi_secret=inst.agi_secret or None,
         )
     missing = [
         k
@@ -77,6 +82,12 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
     ]
     if missing:
         raise SettingsError(f"[asterisk] needs {', '.join(missing)} (or instance = NAME)")
+    agi_secret = settings.agi.secret()
+    if agi_secret is None or len(agi_secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"[agi] secret_file must hold the dialplan's CALLREC_AGI_SECRET "
+            f"({MIN_SECRET_LENGTH}+ characters; docs/OPERATIONS.md, Security)"
+        )
     recording_dir = a.recording_dir or Path("/var/spool/asterisk/recording")
     monitor_dir = a.monitor_dir or Path("/var/spool/asterisk/monitor")
     return AsteriskLink(
@@ -89,6 +100,7 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
         recording_dir=recording_dir,
         monitor_dir_host=monitor_dir,
         monitor_dir_asterisk=a.asterisk_monitor_dir or str(monitor_dir),
+        agi_secret=agi_secret,
     )
 
 
@@ -179,6 +191,7 @@ class Service:
             link.monitor_dir_asterisk,
             link.ami,
             agi_port=link.agi_port,
+            agi_secret=link.agi_secret,
         )
         await self.agi.start()
         await self._start_truth()
@@ -189,6 +202,9 @@ class Service:
             users=self._users(),
             policy=lambda: self.policy.config,
             max_body_bytes=s.http.max_body_bytes,
+            session_secret=s.http.session_secret(),
+            secure_cookies=s.http.secure_cookies,
+            session_seconds=int(s.http.session_hours * 3600),
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -270,7 +286,7 @@ class Service:
                 f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
                 f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
                 f"FastAGI on 127.0.0.1:{self.link.agi_port}",
-                f"  database  {s.storage.db_url}",
+                f"  database  {redact_url(s.storage.db_url)}",
                 f"  files     {s.storage.store_root}",
                 f"  uploads   {upload.type}: {target}",
                 f"  state     {s.state_dir}",
@@ -279,7 +295,19 @@ class Service:
         )
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: start-up output ends up in logs."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<unreadable database URL>"
+    return str(parsed.render_as_string(hide_password=True))
+
+
 async def serve(settings: ServiceSettings, ready_file: Path | None = None) -> None:
+    # Every file this service creates (recordings, state, database, hand-offs)
+    # is its own user's only; the explicit modes in storage.files are the backstop.
+    os.umask(0o077)
     service = Service(settings)
     await service.start()
     print(service.describe(), flush=True)

@@ -58,12 +58,46 @@ class HttpSettings(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     users_file: Path | None = None
     max_body_bytes: int = 64 * 1024
+    # Behind HTTPS (directly or through a proxy): the session cookie is sent over HTTPS only.
+    secure_cookies: bool = False
+    # The key that signs session cookies; the same file on every node lets a session
+    # opened on one be used on all. None: a random key per process (sessions end on restart).
+    session_secret_file: Path | None = None
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+
+    def session_secret(self) -> bytes | None:
+        if self.session_secret_file is None:
+            return None
+        try:
+            secret = self.session_secret_file.read_bytes().strip()
+        except OSError as exc:
+            raise SettingsError(
+                f"[http] session_secret_file: {exc.strerror}: {self.session_secret_file}"
+            ) from None
+        if len(secret) < 32:
+            raise SettingsError("[http] session_secret_file: the key must be at least 32 bytes")
+        return secret
 
 
 class AgiSettings(_Strict):
     host: str = "127.0.0.1"
     port: int | None = None  # default: the sandbox instance's AGI port, else 4573
     fallback: Literal["agent", "none"] = "agent"
+    # The dialplan's FastAGI secret (CALLREC_AGI_SECRET); a sandbox instance brings its own.
+    secret_file: Path | None = None
+    allow_peers: list[str] = Field(default_factory=list)  # empty: any peer that knows the secret
+    max_sessions: int = Field(default=128, ge=1)
+    max_session_seconds: float = Field(default=10.0, gt=0)
+    verify_channels: bool = True  # ask Asterisk (AMI) that the named channel is live
+
+    def secret(self) -> str | None:
+        """The secret from ``secret_file`` (first line), or None when none is set."""
+        if self.secret_file is None:
+            return None
+        try:
+            return self.secret_file.read_text().strip() or None
+        except OSError as exc:
+            raise SettingsError(f"[agi] secret_file: {exc.strerror}: {self.secret_file}") from None
 
 
 class DtmfSettings(_Strict):
@@ -120,7 +154,13 @@ def load_settings(path: Path | None) -> ServiceSettings:
         update={
             "policy_config": fix(settings.policy_config),
             "state_dir": fix(settings.state_dir),
-            "http": settings.http.model_copy(update={"users_file": fix(settings.http.users_file)}),
+            "http": settings.http.model_copy(
+                update={
+                    "users_file": fix(settings.http.users_file),
+                    "session_secret_file": fix(settings.http.session_secret_file),
+                }
+            ),
+            "agi": settings.agi.model_copy(update={"secret_file": fix(settings.agi.secret_file)}),
             "storage": settings.storage.resolved(base),
         }
     )

@@ -11,12 +11,13 @@ from aiohttp import web
 from callcore.registry import CallRegistry
 from callcore.state import CallState
 from console import admin_api, calls_api, events_ws, metrics, openapi, pages, recordings_api
-from console.auth import AUTH, Auth, auth_middleware
+from console.auth import AUTH, Auth, StoredRevocations, auth_middleware
 from console.errors import error_middleware
 from console.routes import register
 from console.users import UserStore
 from policy import Config
 from storage.service import StorageService
+from storage.sessions import RevokedSessions
 
 STATIC = Path(__file__).parent / "static"
 
@@ -54,6 +55,8 @@ def build_app(
     auth_kw: dict[str, Any] = {"session_seconds": session_seconds, "secure_cookie": secure_cookies}
     if session_secret is not None:
         auth_kw["secret"] = session_secret
+    if storage is not None:
+        auth_kw["revoked"] = StoredRevocations(RevokedSessions(storage.db))
     app[AUTH] = Auth(users if users is not None else UserStore({}), **auth_kw)
     app[calls_api.REGISTRY] = registry
     if originator is not None:
@@ -77,4 +80,10 @@ def build_app(
         ],
     )
     app.router.add_static("/static", STATIC, follow_symlinks=False, append_version=False)
+    app.on_response_prepare.append(_no_banner)
     return app
+
+
+async def _no_banner(_request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp would announce its and Python's versions in ``Server``; name no version."""
+    response.headers["Server"] = "callrec"

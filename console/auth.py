@@ -16,21 +16,28 @@ Credentials are never logged: only the user name and the outcome.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from console.errors import ApiError
-from console.users import User, UserStore
+from console.users import User, UsersError, UserStore
+from storage.sessions import RevokedSessions
 
 log = logging.getLogger("callrec.auth")
 
@@ -45,56 +52,108 @@ CSRF = web.RequestKey("csrf", str)
 
 
 class Throttle:
-    """Slows password guessing: after too many failures for one user name (or
-    one client address) within ``window`` seconds, further attempts are
-    refused until the window has passed. In memory on purpose: it guards this
-    process, and forgetting it on restart loses nothing that must survive."""
+    """Slows password guessing without letting anyone lock a user out.
 
-    def __init__(self, limits: dict[str, int] | None = None, window: float = 300.0) -> None:
-        # Per user name 5; per address more, since many people share a NAT.
-        self.limits = limits or {"user": 5, "addr": 30}
+    Failures are counted per (user name, client address) pair: after ``free``
+    failures each further attempt from that pair must wait twice as long as
+    the last (1 s, 2 s, 4 s ... up to ``max_wait``). An attacker guessing the
+    admin's password from one address is slowed to a crawl, while the real
+    admin, from any other address, is never affected; many people behind one
+    proxy address are throttled each on their own name, never all together.
+    A pair is forgotten ``window`` seconds after its last failure, or on
+    success. In memory on purpose: it guards this process, and forgetting it
+    on restart loses nothing that must survive."""
+
+    def __init__(self, free: int = 3, max_wait: float = 900.0, window: float = 3600.0) -> None:
+        self.free = free
+        self.max_wait = max_wait
         self.window = window
-        self._failures: dict[str, list[float]] = {}
+        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, last failure)
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
+    def _delay(self, count: int) -> float:
+        if count < self.free:
+            return 0.0
+        return float(min(self.max_wait, 2.0 ** min(count - self.free, 30)))
 
-    def wait(self, keys: tuple[str, ...], now: float | None = None) -> float:
-        """Seconds to wait before another attempt (0: go ahead)."""
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Seconds to wait before another attempt from this pair (0: go ahead)."""
         now = time.time() if now is None else now
-        waits = [
-            self.window - (now - times[0])
-            for key, times in ((k, self._recent(k, now)) for k in keys)
-            if len(times) >= self.limits.get(key.split(":", 1)[0], 5)
-        ]
-        return max(waits, default=0.0)
+        entry = self._failures.get(key)
+        if entry is None:
+            return 0.0
+        count, last = entry
+        if now - last > self.window:
+            del self._failures[key]
+            return 0.0
+        return max(0.0, last + self._delay(count) - now)
 
-    def failed(self, keys: tuple[str, ...], now: float | None = None) -> None:
+    def failed(self, key: str, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        for key in keys:
-            self._failures.setdefault(key, []).append(now)
+        count, _ = self._failures.pop(key, (0, now))
+        self._failures[key] = (count + 1, now)  # re-inserted: the dict stays oldest-first
         if len(self._failures) > 10_000:  # bounded: drop the oldest entries
-            for key in list(self._failures)[: len(self._failures) - 10_000]:
-                del self._failures[key]
+            for old in list(self._failures)[: len(self._failures) - 10_000]:
+                del self._failures[old]
 
-    def succeeded(self, keys: tuple[str, ...]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
 
 
-def throttle_keys(request: web.Request, name: str) -> tuple[str, ...]:
-    return (f"user:{name[:128]}", f"addr:{request.remote or '-'}")
+def throttle_key(request: web.Request, name: str) -> str:
+    """The pair a failure counts against: user name and client address."""
+    return f"{name[:128]}\0{request.remote or '-'}"
 
 
 def throttled(seconds: float) -> ApiError:
     err = ApiError(429, "auth.throttled", "too many failed logins; try again later")
     err.headers = {"Retry-After": str(max(1, int(seconds + 0.999)))}
     return err
+
+
+class Revocations(Protocol):
+    async def revoke(self, sid: str, expires_at: datetime) -> None: ...
+    async def is_revoked(self, sid: str) -> bool: ...
+
+
+class MemoryRevocations:
+    """Ended sessions of a console without a database (tests, a lone demo node)."""
+
+    def __init__(self) -> None:
+        self._ended: dict[str, datetime] = {}
+
+    async def revoke(self, sid: str, expires_at: datetime) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self._ended = {k: v for k, v in self._ended.items() if v > now}
+        self._ended[sid] = expires_at
+
+    async def is_revoked(self, sid: str) -> bool:
+        return sid in self._ended
+
+
+class StoredRevocations:
+    """Ended sessions in the shared database (storage.sessions), off the event loop."""
+
+    def __init__(self, store: RevokedSessions) -> None:
+        self.store = store
+
+    async def revoke(self, sid: str, expires_at: datetime) -> None:
+        await asyncio.to_thread(self.store.revoke, sid, expires_at)
+
+    async def is_revoked(self, sid: str) -> bool:
+        return await asyncio.to_thread(self.store.is_revoked, sid)
+
+
+def busy() -> ApiError:
+    err = ApiError(503, "auth.busy", "too many logins in progress; try again shortly")
+    err.headers = {"Retry-After": "1"}
+    return err
+
+
+# scrypt is CPU- and memory-heavy by design: it runs in threads (it releases the
+# GIL), a few at a time, so the event loop the call paths share never waits on it.
+# Half the cores, so the loop keeps one.
+HASH_THREADS = max(1, (os.cpu_count() or 2) // 2)
+HASH_QUEUE = 64
 
 
 @dataclass
@@ -105,33 +164,72 @@ class Auth:
     session_seconds: int = 8 * 3600
     secure_cookie: bool = False
     _basic_cache: OrderedDict[bytes, tuple[str, str]] = field(default_factory=OrderedDict)
+    _hashers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="scrypt")
+    )
+    _queued: int = 0
+    revoked: Revocations = field(default_factory=lambda: MemoryRevocations())
 
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self.secret, data, hashlib.sha256).digest()
 
-    def basic(self, name: str, password: str) -> User | None:
+    async def authenticate(self, name: str, password: str) -> User | None:
+        """The scrypt check in a worker thread; refused (503) when too many wait."""
+        if self._queued >= HASH_QUEUE:
+            raise busy()
+        self._queued += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._hashers, self.users.authenticate, name[:128], password[:1024]
+            )
+        finally:
+            self._queued -= 1
+
+    async def attempt(self, request: web.Request, name: str, password: str) -> User | None:
+        """One throttled password check; raises ``throttled`` while the pair must wait."""
+        key = throttle_key(request, name)
+        wait = self.throttle.wait(key)
+        if wait:
+            log.warning("login for user %r throttled", name[:64])
+            raise throttled(wait)
+        user = await self.authenticate(name, password)
+        if user is None:
+            self.throttle.failed(key)
+            log.warning("failed login for user %r", name[:64])
+        else:
+            self.throttle.succeeded(key)
+        return user
+
+    async def basic(self, request: web.Request, name: str, password: str) -> User | None:
+        await self.refresh_users()
         key = self._mac(b"basic\0" + name.encode() + b"\0" + password.encode())
         hit = self._basic_cache.get(key)
         user = self.users.get(name)
         if hit is not None and user is not None and hit == (user.name, user.password_hash):
             self._basic_cache.move_to_end(key)
             return user
-        user = self.users.authenticate(name, password)
+        user = await self.attempt(request, name, password)
         if user is not None:
             self._basic_cache[key] = (user.name, user.password_hash)
             while len(self._basic_cache) > 1024:
                 self._basic_cache.popitem(last=False)
         return user
 
+    def _fingerprint(self, user: User) -> str:
+        """Ties a session to the password it was opened with: a new password ends it."""
+        return self._mac(b"password\0" + user.password_hash.encode()).hex()[:16]
+
     def make_session(self, user: User) -> tuple[str, str]:
         csrf = secrets.token_urlsafe(24)
+        sid = secrets.token_hex(16)
         expiry = int(time.time()) + self.session_seconds
-        payload = f"{user.name}|{expiry}|{csrf}".encode()
+        payload = f"{user.name}|{expiry}|{csrf}|{sid}|{self._fingerprint(user)}".encode()
         sig = self._mac(b"session\0" + payload)
         token = _b64(payload) + "." + _b64(sig)
         return token, csrf
 
-    def read_session(self, token: str) -> tuple[User, str] | None:
+    def _parse_session(self, token: str) -> tuple[str, int, str, str, str] | None:
         try:
             p64, s64 = token.split(".", 1)
             payload, sig = _unb64(p64), _unb64(s64)
@@ -140,13 +238,41 @@ class Auth:
         if not hmac.compare_digest(sig, self._mac(b"session\0" + payload)):
             return None
         try:
-            name, expiry, csrf = payload.decode().split("|")
-            if int(expiry) < time.time():
-                return None
+            name, expiry, csrf, sid, fp = payload.decode().split("|")
+            return name, int(expiry), csrf, sid, fp
         except ValueError:
             return None
+
+    async def read_session(self, token: str) -> tuple[User, str] | None:
+        """The session's user and CSRF token; None when forged, expired, ended or the
+        user was removed or changed password since (the users file is re-read on change)."""
+        parsed = self._parse_session(token)
+        if parsed is None:
+            return None
+        name, expiry, csrf, sid, fp = parsed
+        if expiry < time.time():
+            return None
+        await self.refresh_users()
         user = self.users.get(name)
-        return (user, csrf) if user is not None else None
+        if user is None or not hmac.compare_digest(fp, self._fingerprint(user)):
+            return None
+        if await self.revoked.is_revoked(sid):
+            return None
+        return user, csrf
+
+    async def end_session(self, token: str) -> None:
+        """Logout: the session is refused from now on, on every node sharing the database."""
+        parsed = self._parse_session(token)
+        if parsed is not None:
+            _, expiry, _, sid, _ = parsed
+            await self.revoked.revoke(sid, datetime.fromtimestamp(expiry, UTC).replace(tzinfo=None))
+
+    async def refresh_users(self) -> None:
+        if self.users.stale():
+            try:
+                await asyncio.to_thread(self.users.reload)
+            except UsersError as exc:
+                log.error("users file not reloaded (the previous users stay): %s", exc)
 
     def set_cookie(self, response: web.StreamResponse, token: str) -> None:
         response.set_cookie(
@@ -161,6 +287,23 @@ class Auth:
 
 
 AUTH = web.AppKey("auth", Auth)
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` when it is a path on this site, else "/" (no open redirect).
+
+    Browsers drop tabs and line breaks from URLs and read a backslash as a
+    slash, so ``/\t/evil.example`` would become ``//evil.example``, another
+    host: anything with a control character, space or backslash is refused
+    before the ``//`` check."""
+    if not value or any(ord(c) < 0x21 or c in "\x7f\\" for c in value):
+        return "/"
+    if not value.startswith("/") or value.startswith("//"):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
 
 
 def _b64(data: bytes) -> str:
@@ -192,16 +335,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     header = request.headers.get("Authorization")
     if header is not None:
         creds = _parse_basic(header)
-        keys = throttle_keys(request, creds[0] if creds else "")
-        wait = auth.throttle.wait(keys)
-        if wait:
-            raise throttled(wait)
-        user = auth.basic(*creds) if creds else None
+        user = await auth.basic(request, *creds) if creds else None
         if user is None:
-            auth.throttle.failed(keys)
-            log.warning("rejected Basic credentials on %s %s", request.method, request.path)
+            log.warning("rejected Basic credentials on %s %r", request.method, request.path)
             raise _unauthorized("bad credentials")
-        auth.throttle.succeeded(keys[:1])
         request[USER] = user
         request[VIA] = "basic"
         if request.method in UNSAFE and request.content_type != "application/json":
@@ -211,7 +348,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "state-changing requests must be sent as application/json",
             )
     else:
-        session = auth.read_session(request.cookies.get(SESSION_COOKIE, ""))
+        session = await auth.read_session(request.cookies.get(SESSION_COOKIE, ""))
         if session is not None:
             request[USER], request[CSRF] = session
             request[VIA] = "session"

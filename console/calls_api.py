@@ -80,6 +80,15 @@ async def get_call(request: web.Request) -> web.Response:
 async def create_call(request: web.Request) -> web.Response:
     data = await read_json(request)
     agent = str_field(data, "agent") or ""
+    scope = _agent_filter(request)
+    if scope is not None and agent != scope:
+        # A user tied to an agent places calls as that agent only.
+        raise ApiError(
+            403,
+            "permission.agent_scope",
+            f"you may place calls as agent {scope!r} only",
+            permission="agent_scope",
+        )
     number = str_field(data, "number") or ""
     campaign = str_field(data, "campaign", required=False)
     lead_list = str_field(data, "lead_list", required=False)

@@ -52,6 +52,7 @@ STORAGE_STATUS = {
     "crm.import_failed": 400,
     "file.missing": 404,
     "file.truncated": 422,
+    "recording.encrypted": 409,
 }
 
 
@@ -73,7 +74,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except StorageError as exc:
         err = storage_error(exc)
         if err.status >= 500:
-            log.error("storage error on %s %s: %s", request.method, request.path, exc.code)
+            log.error("storage error on %s %r: %s", request.method, request.path, exc.code)
         return error_response(err.status, err.code, err.message)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "request.too_large", "request body too large")
@@ -85,7 +86,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return error_response(exc.status, code, exc.reason)
         raise
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %r", request.method, request.path)
         return error_response(500, "internal", "internal error; see the service log")
 
 

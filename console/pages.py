@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from console import auth
+from console.errors import ApiError
 from console.recordings_api import VIEW, VIEW_UNASSIGNED
 from console.routes import Param, Route
 from console.users import ADMIN, CALLS, PERMISSIONS, User
@@ -133,9 +134,7 @@ def forbidden_page(request: web.Request, user: User, permission: str) -> web.Res
 
 
 def _safe_next(value: str | None) -> str:
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value
+    return auth.safe_next(value)
 
 
 def _login_form(request: web.Request, token: str, nxt: str, message: str = "") -> str:
@@ -172,19 +171,16 @@ async def login(request: web.Request) -> web.StreamResponse:
     token, cookie = str(form.get("token", "")), request.cookies.get(LOGIN_COOKIE, "")
     if not token or not hmac.compare_digest(token.encode(), cookie.encode()):
         return _login_response(request, nxt, "The login form expired; try again.", 400)
-    guard = request.app[auth.AUTH].throttle
-    keys = auth.throttle_keys(request, name)
-    if guard.wait(keys):
-        log.warning("login for user %r throttled", name[:64])
+    try:
+        user = await request.app[auth.AUTH].attempt(request, name, password)
+    except ApiError as err:
+        if err.status != 429:
+            raise
         return _login_response(
             request, nxt, "Too many failed logins. Wait a few minutes and try again.", 429
         )
-    user = request.app[auth.AUTH].users.authenticate(name[:128], password[:1024])
     if user is None:
-        guard.failed(keys)
-        log.warning("failed login for user %r", name[:64])
         return _login_response(request, nxt, "Wrong user name or password.", 401)
-    guard.succeeded(keys[:1])
     log.info("user %s logged in", user.name)
     session, _ = request.app[auth.AUTH].make_session(user)
     resp = web.HTTPSeeOther(nxt)
@@ -198,6 +194,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     sent, have = str(form.get("csrf", "")), str(request.get(auth.CSRF, ""))
     if have and not hmac.compare_digest(sent.encode(), have.encode()):
         return web.Response(status=403, text="CSRF check failed")
+    # Ended on the server too: a copy of the cookie is refused from now on.
+    await request.app[auth.AUTH].end_session(request.cookies.get(auth.SESSION_COOKIE, ""))
     resp = web.HTTPSeeOther("/login")
     resp.del_cookie(auth.SESSION_COOKIE, path="/")
     raise resp
@@ -407,7 +405,11 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
 async def health(request: web.Request) -> web.Response:
     from console.calls_api import REGISTRY
 
-    return web.json_response({"status": "ok", "calls": len(request.app[REGISTRY].all())})
+    # Liveness only for anyone; how busy the node is, only for someone logged in.
+    body: dict[str, object] = {"status": "ok"}
+    if auth.current_user(request) is not None:
+        body["calls"] = len(request.app[REGISTRY].all())
+    return web.json_response(body)
 
 
 ROUTES = [

@@ -21,7 +21,7 @@ from console import auth
 from console.errors import ApiError, int_field, read_json
 from console.routes import Param, Route
 from console.users import User
-from storage import coverage, search
+from storage import coverage, crypto, search
 from storage.errors import FileMissing
 from storage.permissions import Permission
 from storage.service import RecordingView, StorageService
@@ -252,7 +252,7 @@ async def _file(request: web.Request, purpose: str) -> web.StreamResponse:
         present = {f.kind for f in view.files if f.present}
         kind = next((k for k in KINDS if k in present), "stereo")
     path = await svc.open_file(actor, rid, kind, purpose)  # type: ignore[arg-type]
-    ext = path.suffix.lstrip(".").lower()
+    ext = crypto.plain_name(path).rsplit(".", 1)[-1].lower()
     headers = {
         "Content-Type": CONTENT_TYPES.get(ext, "application/octet-stream"),
         "Cache-Control": "private, no-store",
@@ -260,6 +260,8 @@ async def _file(request: web.Request, purpose: str) -> web.StreamResponse:
     }
     if purpose == "download":
         headers["Content-Disposition"] = f'attachment; filename="{rid}.{kind}.{ext}"'
+    if crypto.is_encrypted(path):  # decrypted in memory, on a node holding a key
+        return web.Response(body=await svc.decrypt(path), headers=headers)
     if not path.is_file():
         raise FileMissing(f"{kind} file of recording {rid} is gone from the store")
     return web.FileResponse(path, headers=headers)

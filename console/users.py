@@ -22,6 +22,7 @@ import base64
 import getpass
 import hashlib
 import hmac
+import re
 import secrets
 import sys
 import tomllib
@@ -42,8 +43,26 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _DUMMY_SALT = b"callrec-dummy-salt"
 
 
+_AGENT = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
+
+
 class UsersError(ValueError):
     code = "users.invalid"
+
+
+class UsersCostError(UsersError):
+    """A hash whose scrypt cost this service will not pay on every login."""
+
+    code = "users.scrypt_too_costly"
+
+
+# scrypt needs 128*r*(N+p+2) bytes (OpenSSL's own count); N=2^17, r=8 is 128 MiB.
+# Two logins run at once (console.auth.HASH_THREADS), so this bounds them.
+SCRYPT_MAX_MEMORY = 2**28
+
+
+def _scrypt_memory(n: int, r: int, p: int) -> int:
+    return 128 * r * (n + p + 2) + 2**20
 
 
 def _b64(data: bytes) -> str:
@@ -69,6 +88,11 @@ def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
         raise UsersError("password_hash has unreadable numbers or base64") from None
     if not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
         raise UsersError("password_hash has out-of-range scrypt parameters")
+    if _scrypt_memory(n, r, p) > SCRYPT_MAX_MEMORY:
+        raise UsersCostError(
+            f"password_hash needs {_scrypt_memory(n, r, p) >> 20} MiB per login "
+            f"(N={n}, r={r}); at most {SCRYPT_MAX_MEMORY >> 20} MiB: lower N or r"
+        )
     if len(salt) < 8 or len(digest) < 16:
         raise UsersError("password_hash salt or hash too short")
     return n, r, p, salt, digest
@@ -77,7 +101,13 @@ def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
 def verify_password(password: str, encoded: str) -> bool:
     n, r, p, salt, digest = _parse_hash(encoded)
     got = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(digest), maxmem=2**26
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        dklen=len(digest),
+        maxmem=_scrypt_memory(n, r, p),
     )
     return hmac.compare_digest(got, digest)
 
@@ -101,24 +131,54 @@ class User:
         return Actor(
             self.name,
             frozenset(Permission(p) for p in self.permissions if p in STORAGE_PERMISSIONS),
+            self.agent,
         )
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class UserStore:
     def __init__(self, users: Mapping[str, User]) -> None:
         self._users = dict(users)
         self._dummy = hash_password("", salt=_DUMMY_SALT)
+        self.path: Path | None = None
+        self._stamp = (0, 0, 0)
 
     @classmethod
     def load(cls, path: Path) -> UserStore:
+        stamp = _stamp(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise UsersError(f"{path}: {exc}") from None
         try:
-            return cls.from_dict(data)
+            store = cls.from_dict(data)
         except UsersError as exc:
             raise UsersError(f"{path}: {exc}") from None
+        store.path, store._stamp = path, stamp
+        return store
+
+    def stale(self) -> bool:
+        """The file changed since it was read (a user removed, a password or role changed)."""
+        return self.path is not None and _stamp(self.path) != self._stamp
+
+    def reload(self) -> None:
+        """Take the file's current users; a broken file keeps the ones in force (raises)."""
+        if self.path is None:
+            return
+        stamp = _stamp(self.path)
+        try:
+            fresh = UserStore.load(self.path)
+        except UsersError:
+            self._stamp = stamp  # not retried on every request; the next edit is
+            raise
+        self._users, self._stamp = fresh._users, fresh._stamp
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UserStore:
@@ -148,14 +208,20 @@ class UserStore:
             pw = udata.get("password_hash")
             if not isinstance(pw, str):
                 raise UsersError(f"{where}.password_hash is required (a string)")
-            _parse_hash(pw)
+            try:
+                _parse_hash(pw)
+            except UsersError as exc:
+                raise type(exc)(f"{where}.password_hash: {exc}") from None
             user_roles = _str_list(udata, "roles", where)
             missing = [r for r in user_roles if r not in roles]
             if missing:
                 raise UsersError(f"{where}.roles: unknown roles {missing}")
             agent = udata.get("agent")
-            if agent is not None and not isinstance(agent, str):
-                raise UsersError(f"{where}.agent must be a string")
+            if agent is not None and not (isinstance(agent, str) and _AGENT.match(agent)):
+                raise UsersError(
+                    f"{where}.agent must be an agent id (letters, digits, '_', '.', '-'; "
+                    "no '@', ':' or '/', which would reach a dial string)"
+                )
             granted: frozenset[str] = frozenset().union(*(roles[r] for r in user_roles))
             users[uname] = User(uname, pw, tuple(user_roles), granted, agent)
         return cls(users)

@@ -1,21 +1,40 @@
-"""Append-only audit log of every view, play, download, assignment and deletion.
+"""Append-only, hash-chained audit log of every view, play, download, assignment and deletion.
 
 There is deliberately no update or delete function here, and the database
-triggers refuse them too. Entries are written in the same transaction as the
-action they describe, so an action without its entry cannot be committed.
+triggers refuse them too (on PostgreSQL the service can run under a role that
+may only INSERT and SELECT: docs/STORAGE.md). Entries are written in the same
+transaction as the action they describe, so an action without its entry
+cannot be committed.
+
+Tamper evidence: each entry carries the hash of the one before it
+(``prev_hash``) and its own (``entry_hash``), so an edited or deleted entry
+breaks the chain at that point and ``callrec audit verify`` names it. What
+links an entry to a person (``record_id`` and ``detail``) is hashed through a
+salted seal rather than directly: an erasure may redact those two fields
+(dropping the salt, so the redacted value cannot be guessed back from the
+seal) and the chain still verifies. Nothing else of an entry can change.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEntry
 from storage.timeutil import utcnow
+
+GENESIS = "0" * 64
+REDACTED = "erasure"
+# Any constant: the advisory lock that orders audit writes across nodes on PostgreSQL.
+_PG_LOCK = 0x63616C6C72656301
 
 
 @dataclass(frozen=True)
@@ -29,6 +48,37 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def seal(salt: str, record_id: int | None, detail: dict[str, Any]) -> str:
+    """The commitment to the redactable fields (salted, so not guessable once redacted)."""
+    body = _canonical({"record_id": record_id, "detail": detail})
+    return hashlib.sha256(f"{salt}\n{body}".encode()).hexdigest()
+
+
+def entry_hash(
+    prev: str, at: datetime, actor: str, action: str, recording_id: str | None, sealed: str
+) -> str:
+    body = _canonical([at.isoformat(), actor, action, recording_id, sealed])
+    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
+
+
+def _tip(session: Session) -> str:
+    """The last entry's hash, with audit writes serialised across nodes.
+
+    On PostgreSQL a transaction-scoped advisory lock (no table privilege
+    needed) is held until commit, so entries are chained in id order; SQLite
+    already serialises writers (BEGIN IMMEDIATE, storage.db).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+    session.flush()  # entries added earlier in this transaction come first
+    last = session.scalar(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1))
+    return last or GENESIS
+
+
 def write(
     session: Session,
     actor: str,
@@ -38,16 +88,111 @@ def write(
     record_id: int | None = None,
     **detail: Any,
 ) -> None:
-    session.add(
-        AuditEntry(
-            at=utcnow(),
-            actor=actor,
-            action=action,
-            recording_id=recording_id,
-            record_id=record_id,
-            detail=detail,
+    write_many(session, actor, action, [(recording_id, record_id, detail)])
+
+
+def write_many(
+    session: Session,
+    actor: str,
+    action: str,
+    items: Iterable[tuple[str | None, int | None, dict[str, Any]]],
+) -> int:
+    """Entries of one action, chained in order with one look-up of the tip."""
+    at = utcnow()
+    prev = _tip(session)
+    n = 0
+    for recording_id, record_id, detail in items:
+        # Stored as read back (JSON types only), so the seal verifies after a round trip.
+        clean: dict[str, Any] = json.loads(json.dumps(detail, default=str))
+        salt = secrets.token_hex(16)
+        sealed = seal(salt, record_id, clean)
+        digest = entry_hash(prev, at, actor, action, recording_id, sealed)
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action=action,
+                recording_id=recording_id,
+                record_id=record_id,
+                detail=clean,
+                salt=salt,
+                seal=sealed,
+                prev_hash=prev,
+                entry_hash=digest,
+            )
         )
+        prev = digest
+        n += 1
+    return n
+
+
+def redact(session: Session, recording_ids: Iterable[str], erasure: str) -> int:
+    """Drop what links these recordings' entries to a person; the chain stays valid.
+
+    The action, actor and time stay: they show what was done, by whom, when.
+    """
+    ids = sorted(set(recording_ids))
+    if not ids:
+        return 0
+    result = session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.recording_id.in_(ids), AuditEntry.salt.is_not(None))
+        .values(record_id=None, salt=None, detail={"redacted": REDACTED, "erasure": erasure})
+        .execution_options(synchronize_session=False)
     )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    redacted: int
+    tip: str
+    broken_at: int | None = None  # id of the first entry that does not verify
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def verify(session: Session, batch: int = 5000) -> ChainReport:
+    """Walk the chain in id order; stop at the first entry that does not verify."""
+    prev, checked, redacted, last_id = GENESIS, 0, 0, 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
+        if not rows:
+            return ChainReport(checked, redacted, prev)
+        for row in rows:
+            last_id = row.id
+            problem = _check(row, prev)
+            if problem:
+                return ChainReport(checked, redacted, prev, row.id, problem)
+            if row.salt is None:
+                redacted += 1
+            prev = str(row.entry_hash)
+            checked += 1
+
+
+def _check(row: AuditEntry, prev: str) -> str:
+    if row.prev_hash != prev:
+        return (
+            "its prev_hash does not match the entry before it "
+            "(an entry before it was deleted, or this one inserted out of chain)"
+        )
+    if row.seal is None or row.entry_hash is None:
+        return "it has no hash"
+    if row.salt is not None:
+        if seal(row.salt, row.record_id, row.detail) != row.seal:
+            return "its record_id or detail was changed"
+    elif row.record_id is not None or row.detail.get("redacted") != REDACTED:
+        return "its seal was dropped but its details were not redacted"
+    want = entry_hash(prev, row.at, row.actor, row.action, row.recording_id, row.seal)
+    if row.entry_hash != want:
+        return "its time, actor, action or recording was changed"
+    return ""
 
 
 def read(

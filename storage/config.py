@@ -147,6 +147,20 @@ class WebhooksConfig(_Strict):
             raise ConfigInvalid("webhooks.secret_file: the secret must be at least 16 characters")
         return key.encode()
 
+class EncryptionConfig(_Strict):
+    """Encryption at rest (storage/crypto.py); off while ``recipients`` is empty."""
+
+    recipients: tuple[str, ...] = ()  # age X25519 public keys (age1...) of the admins
+    identity_file: Path | None = None  # private key(s): only on nodes that play recordings
+
+    @field_validator("recipients")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from storage.crypto import recipients
+
+        recipients(value)
+        return value
+
 
 class StorageConfig(_Strict):
     db_url: str = Field(default_factory=lambda: os.environ.get("CALLREC_DB", DEFAULT_DB_URL))
@@ -163,6 +177,7 @@ class StorageConfig(_Strict):
     crm_table: CrmTableMapping | None = None
     # [storage.webhooks] in the node's settings file (each node its own receivers).
     webhooks: WebhooksConfig = WebhooksConfig()
+    encryption: EncryptionConfig = EncryptionConfig()
 
     @field_validator("rematch_at", "retention_at")
     @classmethod
@@ -200,12 +215,16 @@ class StorageConfig(_Strict):
             if rel and rel != ":memory:":
                 db_url = prefix + str(base / rel)
         hooks = self.webhooks.model_copy(update={"secret_file": fix(self.webhooks.secret_file)})
+        encryption = self.encryption.model_copy(
+            update={"identity_file": fix(self.encryption.identity_file)}
+        )
         return self.model_copy(
             update={
                 "store_root": fix(self.store_root),
                 "upload": upload,
                 "db_url": db_url,
                 "webhooks": hooks,
+                "encryption": encryption,
             }
         )
 

@@ -8,6 +8,7 @@ foreign keys, which it leaves off by default.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from storage.files import FILE_MODE, make_private, private_dir
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -33,9 +36,12 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
+        path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before SQLite opens it: its -wal and -shm files copy the mode.
+            private_dir(Path(path).parent)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+            make_private(Path(path))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 60},

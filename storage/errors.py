@@ -51,6 +51,12 @@ class FileTruncated(StorageError):
     code = "file.truncated"
 
 
+class FileCorrupt(StorageError):
+    """The stored bytes no longer match the SHA-256 taken when they were stored."""
+
+    code = "file.hash_mismatch"
+
+
 class PermissionDenied(StorageError):
     code = "permission.denied"
 
@@ -94,6 +100,7 @@ ALL_CODES: tuple[str, ...] = tuple(
         InvalidNumber,
         FileMissing,
         FileTruncated,
+        FileCorrupt,
         PermissionDenied,
         HoldActive,
         UploadError,

@@ -19,6 +19,44 @@ from storage.errors import FileMissing, TranscodeFailed
 
 EXTENSIONS = {"wav": "wav", "flac": "flac", "opus": "opus", "mp3": "mp3"}
 
+# Recordings, call state and the database hold personal data: only the
+# service's own user may read them, whatever umask it was started with.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and any missing parents as 0700 (existing ones are left as they are)."""
+    missing = []
+    for part in (path, *path.parents):
+        if part.exists():
+            break
+        missing.append(part)
+    for part in reversed(missing):
+        try:
+            part.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        part.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def write_private(path: Path, data: str | bytes, *, sync: bool = False) -> None:
+    """Write ``path`` atomically (temp file + rename), created 0600 from the start."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data.encode() if isinstance(data, str) else data)
+        if sync:
+            out.flush()
+            os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def make_private(path: Path) -> None:
+    """0600 on a file someone else created (Asterisk's captures, ffmpeg's output)."""
+    os.chmod(path, FILE_MODE, follow_symlinks=False)
+
 
 def relative_path(recording_id: str, kind: str, fmt: str, started_at: datetime) -> str:
     if not recording_id.isalnum() or not kind.isalnum():
@@ -46,16 +84,19 @@ def move_into_store(src: Path, dest: Path) -> None:
     """Move durably: after return the file is at ``dest`` and survives a power cut."""
     if not src.exists():
         raise FileMissing(f"recording file {src.name} does not exist")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     try:
         os.replace(src, dest)
     except OSError:
         tmp = dest.with_name(dest.name + ".part")
-        shutil.copyfile(src, tmp)
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
+        with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
+            shutil.copyfileobj(inp, out)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, dest)
         src.unlink()
+    make_private(dest)
     _fsync_dir(dest.parent)
 
 
@@ -82,6 +123,7 @@ def transcode(src: Path, fmt: str, *, opus_bitrate: str = "16k", mp3_bitrate: st
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise TranscodeFailed(f"{src.name} -> {fmt}: {exc}") from exc
+    make_private(tmp)
     os.replace(tmp, dest)
     return dest
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
-from storage import audit, files, matching
+from storage import audit, crypto, files, matching
 from storage.config import StorageConfig
 from storage.db import Database
 from storage.errors import FileMissing
@@ -80,6 +81,7 @@ def ingest(db: Database, cfg: StorageConfig, seg: FinishedSegment, *, upload: bo
 
     started = to_utc(seg.started_at)
     fmt = cfg.transcode
+    sealed_to = crypto.recipients(cfg.encryption.recipients)
     placed: list[_Placed] = []
     try:
         for kind in sorted(seg.files, key=lambda k: (k not in KIND_ORDER, k)):
@@ -94,6 +96,11 @@ def ingest(db: Database, cfg: StorageConfig, seg: FinishedSegment, *, upload: bo
                     wav, fmt, opus_bitrate=cfg.opus_bitrate, mp3_bitrate=cfg.mp3_bitrate
                 )
                 p.rel = files.relative_path(seg.recording_id, kind, fmt, started)
+            if sealed_to:  # the plaintext goes below, with the WAV (never uploaded)
+                plain, p.final = p.final, crypto.encrypt_file(p.final, sealed_to)
+                p.rel += crypto.SUFFIX
+                if plain != p.wav:
+                    plain.unlink()
             p.size = p.final.stat().st_size
             p.sha256 = files.sha256_file(p.final)
         rid = _commit(db, cfg, seg, placed, flags, duration, upload=upload)
@@ -110,6 +117,17 @@ def ingest(db: Database, cfg: StorageConfig, seg: FinishedSegment, *, upload: bo
     return rid
 
 
+NUMBER_MAX = 64  # Recording.customer_number_raw
+TEXT_MAX = 128  # call_id, agent, campaign, queue, lead_list
+
+
+def _bounded(value: str | None, limit: int, name: str, flags: list[str]) -> Any:
+    if value is None or len(value) <= limit:
+        return value
+    flags.append(f"{name}_truncated")
+    return value[:limit]
+
+
 def _commit(
     db: Database,
     cfg: StorageConfig,
@@ -120,23 +138,33 @@ def _commit(
     *,
     upload: bool,
 ) -> str:
-    e164 = to_e164(seg.customer_number_raw, cfg.default_region)
-    if seg.customer_number_raw and e164 is None:
+    number = seg.customer_number_raw
+    if number is not None and len(number) > NUMBER_MAX:
+        # A caller controls this; over-long, it would fail the insert (PostgreSQL
+        # enforces the length) and the hand-off would retry forever.
+        number = number[:NUMBER_MAX]
+        flags.append("number_truncated")
+    e164 = to_e164(number, cfg.default_region) if "number_truncated" not in flags else None
+    if number and e164 is None:
         flags.append("number_invalid")
+    texts = {
+        k: _bounded(getattr(seg, k), TEXT_MAX, k, flags)
+        for k in ("call_id", "agent", "campaign", "queue", "lead_list")
+    }
     now = utcnow()
     with db.session() as s:
         s.add(
             Recording(
                 id=seg.recording_id,
-                call_id=seg.call_id,
+                call_id=texts["call_id"],
                 segment_no=seg.segment_no,
                 source=seg.source,
                 direction=seg.direction,
-                agent=seg.agent,
-                campaign=seg.campaign,
-                queue=seg.queue,
-                lead_list=seg.lead_list,
-                customer_number_raw=seg.customer_number_raw,
+                agent=texts["agent"],
+                campaign=texts["campaign"],
+                queue=texts["queue"],
+                lead_list=texts["lead_list"],
+                customer_number_raw=number,
                 customer_e164=e164,
                 started_at=to_utc(seg.started_at),
                 ended_at=to_utc(seg.ended_at),
@@ -187,7 +215,7 @@ def _commit(
             "system",
             "ingest",
             recording_id=seg.recording_id,
-            call_id=seg.call_id,
+            call_id=texts["call_id"],
             segment_no=seg.segment_no,
             flags=flags,
         )

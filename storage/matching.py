@@ -8,28 +8,22 @@ the cost of a rematch is one indexed join, not one query per recording.
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from storage.models import ASSIGNED, UNASSIGNED, CrmPhone, CrmRecord
+from storage import audit
+from storage.models import ASSIGNED, UNASSIGNED, Assignment, CrmPhone, CrmRecord
 from storage.phones import near_key
 from storage.timeutil import utcnow
-
-
-def _json(session: Session, value: dict[str, str]) -> tuple[str, str]:
-    """SQL fragment and bound value for a JSON literal valid on both dialects."""
-    frag = "CAST(:detail AS JSON)" if session.get_bind().dialect.name == "postgresql" else ":detail"
-    return frag, json.dumps(value)
 
 
 def match_one(session: Session, recording_id: str, actor: str, how: str = "auto") -> int:
     """Assign one unassigned recording to every record sharing its number; count of records."""
     now = utcnow()
-    frag, detail = _json(session, {"how": how})
-    params = {"rid": recording_id, "now": now, "by": actor, "how": how, "detail": detail}
+    params = {"rid": recording_id, "now": now, "by": actor, "how": how}
     n = session.execute(
         text(
             "INSERT INTO assignments (recording_id, record_id, how, assigned_at, assigned_by) "
@@ -49,14 +43,7 @@ def match_one(session: Session, recording_id: str, actor: str, how: str = "auto"
             ),
             {"assigned": ASSIGNED, "unassigned": UNASSIGNED, "now": now, "rid": recording_id},
         )
-        session.execute(
-            text(
-                "INSERT INTO audit_log (at, actor, action, recording_id, record_id, detail) "
-                f"SELECT :now, :by, 'assign', recording_id, record_id, {frag} FROM assignments "
-                "WHERE recording_id = :rid AND assigned_at = :now AND how = :how"
-            ),
-            params,
-        )
+        _audit_new(session, actor, how, now, recording_id)
     return int(n)
 
 
@@ -64,8 +51,7 @@ def rematch(session: Session, actor: str) -> int:
     """Assign every unassigned recording whose number now has a record; count of recordings."""
     now = utcnow()
     how = "rematch"
-    frag, detail = _json(session, {"how": how})
-    params = {"now": now, "by": actor, "how": how, "detail": detail}
+    params = {"now": now, "by": actor, "how": how}
     session.execute(
         text(
             "INSERT INTO assignments (recording_id, record_id, how, assigned_at, assigned_by) "
@@ -85,15 +71,21 @@ def rematch(session: Session, actor: str) -> int:
         ),
         {"assigned": ASSIGNED, "unassigned": UNASSIGNED, **params},
     ).rowcount  # type: ignore[attr-defined]
-    session.execute(
-        text(
-            "INSERT INTO audit_log (at, actor, action, recording_id, record_id, detail) "
-            f"SELECT :now, :by, 'assign', recording_id, record_id, {frag} FROM assignments "
-            "WHERE assigned_at = :now AND how = :how"
-        ),
-        params,
-    )
+    _audit_new(session, actor, how, now)
     return int(n)
+
+
+def _audit_new(
+    session: Session, actor: str, how: str, now: datetime, recording_id: str | None = None
+) -> None:
+    """One chained audit entry per assignment just made (storage.audit keeps the chain)."""
+    q = select(Assignment.recording_id, Assignment.record_id).where(
+        Assignment.assigned_at == now, Assignment.how == how
+    )
+    if recording_id is not None:
+        q = q.where(Assignment.recording_id == recording_id)
+    rows = session.execute(q.order_by(Assignment.recording_id, Assignment.record_id)).all()
+    audit.write_many(session, actor, "assign", ((r, rec, {"how": how}) for r, rec in rows))
 
 
 def candidates(s: Session, e164: str | None, limit: int = 20) -> list[dict[str, Any]]:

@@ -247,7 +247,8 @@ class Alert(Base):
 
 
 class AuditEntry(Base):
-    """Append-only: triggers in the migration refuse UPDATE and DELETE."""
+    """Append-only and hash-chained (storage/audit.py): triggers refuse DELETE and any
+    UPDATE but an erasure's redaction of ``record_id``/``detail``/``salt``."""
 
     __tablename__ = "audit_log"
 
@@ -258,6 +259,19 @@ class AuditEntry(Base):
     recording_id: Mapped[str | None] = mapped_column(String(32), index=True)
     record_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    salt: Mapped[str | None] = mapped_column(String(32))  # None once redacted
+    seal: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class RevokedSession(Base):
+    """Console sessions ended by logout, shared by every node until they would expire."""
+
+    __tablename__ = "revoked_sessions"
+
+    sid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 # Capture verification outcomes (docs/STORAGE.md, "Capture verification").

@@ -23,10 +23,17 @@ class Actor:
 
     name: str
     permissions: frozenset[Permission] = field(default_factory=frozenset)
+    # A user tied to one agent sees (and acts on) that agent's recordings only.
+    agent: str | None = None
 
     @classmethod
-    def of(cls, name: str, *perms: Permission | str) -> Actor:
-        return cls(name, frozenset(Permission(p) for p in perms))
+    def of(cls, name: str, *perms: Permission | str, agent: str | None = None) -> Actor:
+        return cls(name, frozenset(Permission(p) for p in perms), agent)
+
+    @property
+    def agent_scope(self) -> str | None:
+        """The one agent whose recordings this actor may touch; None: any (admins always)."""
+        return None if Permission.ADMIN in self.permissions else self.agent
 
     def has(self, perm: Permission) -> bool:
         return Permission.ADMIN in self.permissions or perm in self.permissions

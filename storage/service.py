@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,16 +21,19 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage import audit, crm, ingest, matching, outbox, retention
+from storage import audit, crm, crypto, erasure, ingest, matching, outbox, retention
 from storage.config import StorageConfig
 from storage.db import Database, open_database
 from storage.errors import (
+    FileCorrupt,
     FileMissing,
     ImportFailed,
+    PermissionDenied,
     RecordingDeleted,
     RecordingNotFound,
     RecordNotFound,
 )
+from storage.files import sha256_file
 from storage.lease import claim_job, release_job, worker_id
 from storage.models import (
     ASSIGNED,
@@ -217,6 +221,8 @@ class StorageService:
 
     @staticmethod
     def _may_see(actor: Actor, rec: Recording) -> bool:
+        if actor.agent_scope is not None and rec.agent != actor.agent_scope:
+            return False
         if rec.state == ASSIGNED:
             return actor.has(Permission.VIEW_HISTORY)
         if rec.state == UNASSIGNED:
@@ -224,6 +230,8 @@ class StorageService:
         return actor.has(Permission.VIEW_HISTORY) or actor.has(Permission.VIEW_UNASSIGNED)
 
     def _require_see(self, actor: Actor, rec: Recording) -> None:
+        if actor.agent_scope is not None and rec.agent != actor.agent_scope:
+            raise PermissionDenied(f"recording {rec.id} is not agent {actor.agent_scope}'s")
         if not self._may_see(actor, rec):
             actor.require(
                 Permission.VIEW_HISTORY if rec.state == ASSIGNED else Permission.VIEW_UNASSIGNED,
@@ -275,6 +283,8 @@ class StorageService:
             actor.require(Permission.VIEW_HISTORY, "list recordings")
         with self.db.session() as s:
             q = select(Recording).where(Recording.state.in_(allowed))
+            if actor.agent_scope is not None:
+                q = q.where(Recording.agent == actor.agent_scope)
             if customer_number is not None:
                 q = q.where(
                     Recording.customer_e164
@@ -322,8 +332,21 @@ class StorageService:
             path = self.cfg.store_root / f.path
             if not path.is_file():
                 raise FileMissing(f"{kind} file of recording {recording_id} is gone from the store")
+            if sha256_file(path) != f.sha256:
+                log.error("recording %s: %s file does not match its SHA-256", recording_id, kind)
+                raise FileCorrupt(f"{kind} file of recording {recording_id} was altered in store")
             audit.write(s, actor.name, purpose, recording_id=recording_id, kind=kind)
             return path
+
+    @_in_thread
+    def decrypt(self, path: Path) -> bytes:
+        """The plaintext of an encrypted stored file, with this node's private key(s)."""
+        key_file = self.cfg.encryption.identity_file
+        if key_file is None:
+            raise crypto.KeyUnavailable(
+                f"{path.name} is encrypted and this node has no [storage.encryption] identity_file"
+            )
+        return crypto.decrypt_file(path, crypto.load_identities(key_file))
 
     @_in_thread
     def get_record(self, actor: Actor, record_id: int) -> RecordView:
@@ -371,6 +394,7 @@ class StorageService:
         actor.require(Permission.ASSIGN, "assign recordings")
         with self.db.session() as s:
             rec = self._get(s, recording_id)
+            self._require_see(actor, rec)  # no assigning what one may not see
             if rec.state == DELETED:
                 raise RecordingDeleted(f"recording {recording_id} was deleted")
             if s.get(CrmRecord, record_id) is None:
@@ -462,6 +486,7 @@ class StorageService:
         outcome = retention.DeleteOutcome()
         with self.db.session() as s:
             rec = self._get(s, recording_id)
+            self._require_see(actor, rec)  # no deleting what one may not see
             retention.tombstone(
                 s,
                 rec,
@@ -481,15 +506,27 @@ class StorageService:
         """Bulk delete: each id is deleted or listed in ``refused`` with its error code."""
         actor.require(Permission.DELETE_UNASSIGNED, "delete recordings")
         with self.db.session() as s:
+            visible: list[str] = []
+            hidden: list[str] = []
+            for rid in recording_ids:
+                # Assigned ones are refused as such below; the others need sight.
+                rec = s.get(Recording, rid)
+                blind = rec is not None and not self._may_see(actor, rec)
+                if blind and rec is not None and (rec.state != ASSIGNED or actor.agent_scope):
+                    hidden.append(rid)
+                else:
+                    visible.append(rid)
             outcome = retention.delete_many(
                 s,
-                list(recording_ids),
+                visible,
                 actor=actor.name,
                 reason=reason or "bulk delete",
                 allow_assigned=False,
                 store_root=self.cfg.store_root,
                 remote=self.target is not None,
             )
+            for rid in hidden:
+                outcome.refused[rid] = PermissionDenied.code
         self._finish_delete(outcome)
         return outcome
 
@@ -555,14 +592,21 @@ class StorageService:
                 scrub_number=True,
             )
             held = tuple(sorted(outcome.refused))
+            erasure_id = uuid.uuid4().hex
+            scrubbed = erasure.scrub(s, outcome.deleted, e164, erasure_id)
+            # Only what proves the erasure happened: the number masked to its last
+            # four digits (which request it was), never anything linking to a record.
             audit.write(
                 s,
                 actor.name,
                 "erasure",
+                erasure=erasure_id,
                 number=_mask(e164),
                 reason=reason,
                 deleted=sorted(outcome.deleted),
                 held=list(held),
+                assignments_removed=scrubbed.assignments,
+                audit_entries_redacted=scrubbed.audit_entries,
             )
         self._finish_delete(outcome)
         return ErasureResult(e164, tuple(sorted(outcome.deleted)), held)

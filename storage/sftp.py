@@ -16,6 +16,9 @@ import logging
 from pathlib import Path
 
 import asyncssh
+from asyncssh.kex import get_kex_algs
+from asyncssh.mac import get_mac_algs
+from asyncssh.public_key import get_certificate_algs, get_public_key_algs
 
 from storage.errors import ConfigInvalid, HostKeyMismatch, UploadError, UploadVerifyFailed
 from storage.targets import TargetSession, UploadJob, _check_remote_name
@@ -29,6 +32,47 @@ CIPHERS = (
     "aes128-ctr",
     "aes256-ctr",
 )
+
+# No SHA-1 anywhere (collision attacks; OpenSSH retired it): key exchange, host
+# key signatures and MACs are SHA-2 (or better) only, best first. An upload
+# target that offers only SHA-1 is refused at connect.
+KEX_ALGS = (
+    "mlkem768x25519-sha256",
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "ecdh-sha2-nistp256",
+    "ecdh-sha2-nistp384",
+    "ecdh-sha2-nistp521",
+    "diffie-hellman-group-exchange-sha256",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
+    "diffie-hellman-group14-sha256",
+)
+SIGNATURE_ALGS = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+)
+HOST_KEY_ALGS = (
+    *(f"{a}-cert-v01@openssh.com" for a in SIGNATURE_ALGS),
+    *SIGNATURE_ALGS,
+)
+MAC_ALGS = (
+    "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
+    "umac-128-etm@openssh.com",
+    "hmac-sha2-256",
+    "hmac-sha2-512",
+)
+
+
+def _supported(wanted: tuple[str, ...], available: list[bytes]) -> list[str]:
+    have = {a.decode() for a in available}
+    return [a for a in wanted if a in have]
+
 
 # Writes kept in flight per file. OpenSSH grants a 2 MiB channel window, so
 # eight writes of its 255 KiB maximum fill it; more only queue in the client
@@ -79,6 +123,12 @@ class SftpTarget:
                 # compress, so compression is off.
                 encryption_algs=list(CIPHERS),
                 compression_algs=None,
+                kex_algs=_supported(KEX_ALGS, get_kex_algs()),
+                server_host_key_algs=_supported(
+                    HOST_KEY_ALGS, [*get_certificate_algs(), *get_public_key_algs()]
+                ),
+                signature_algs=_supported(SIGNATURE_ALGS, get_public_key_algs()),
+                mac_algs=_supported(MAC_ALGS, get_mac_algs()),
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyMismatch(
@@ -125,12 +175,24 @@ class _SftpSession:
             return None
         return attrs.size
 
+    async def _sha256(self, path: str) -> str:
+        h = hashlib.sha256()
+        async with self.sftp.open(path, "rb", encoding=None) as fh:
+            while block := await fh.read(1 << 20):
+                h.update(block if isinstance(block, bytes) else block.encode())
+        return h.hexdigest()
+
     async def upload(self, job: UploadJob) -> bool:
         final = self._path(job.remote_name)
         tmp = final + ".part"
         try:
             if await self._size(final) == job.size:
-                return False
+                # Same size is not the same file: with verify_hash on, only the
+                # same bytes count as already uploaded; anything else is replaced.
+                if not self.t.verify_hash or await self._sha256(final) == job.sha256:
+                    return False
+                log.warning("%s: a different file of the same size was there; replacing it",
+                            job.remote_name)  # fmt: skip
             await self._send(job.local_path, tmp, final.rsplit("/", 1)[0])
             if await self._size(tmp) != job.size:
                 raise UploadVerifyFailed(f"{job.remote_name}: temporary file has the wrong size")
@@ -140,13 +202,8 @@ class _SftpSession:
                 raise UploadVerifyFailed(
                     f"{job.remote_name}: {size} bytes stored, {job.size} expected"
                 )
-            if self.t.verify_hash:
-                h = hashlib.sha256()
-                async with self.sftp.open(final, "rb", encoding=None) as fh:
-                    while block := await fh.read(1 << 20):
-                        h.update(block if isinstance(block, bytes) else block.encode())
-                if h.hexdigest() != job.sha256:
-                    raise UploadVerifyFailed(f"{job.remote_name}: SHA-256 differs after upload")
+            if self.t.verify_hash and await self._sha256(final) != job.sha256:
+                raise UploadVerifyFailed(f"{job.remote_name}: SHA-256 differs after upload")
         except UploadError:
             await self._discard(tmp)
             raise

@@ -99,14 +99,19 @@ class _LocalSession:
         _check_remote_name(job.remote_name)
         final = self.t.root / job.remote_name
         try:
-            if final.stat().st_size == job.size:
+            # Same size is not the same file when verify_hash is on: compare the bytes.
+            if final.stat().st_size == job.size and (
+                not self.t.verify_hash
+                or hashlib.sha256(final.read_bytes()).hexdigest() == job.sha256
+            ):
                 return False
         except FileNotFoundError:
             pass
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(final.name + ".part")
         try:
-            with job.local_path.open("rb") as src, tmp.open("wb") as dst:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with job.local_path.open("rb") as src, os.fdopen(fd, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
                 dst.flush()
                 os.fsync(dst.fileno())

@@ -175,6 +175,7 @@ async def agi_env(
         f"{asterisk.ast_dir}/spool/monitor",
         AmiAddress("127.0.0.1", asterisk.ports.ami, asterisk.ami_user, asterisk.ami_secret),
         agi_port=asterisk.ports.agi,
+        agi_secret=asterisk.agi_secret,
     )
     await service.start()
     env = AgiEnv(asterisk, ari, service, sink, registry, holder)

@@ -201,7 +201,7 @@ async def test_remote_delete_goes_through_the_outbox(
     rid = await svc.accept_segment(make_segment(tmp_path, number=None))
     assert (await svc.drain_outbox()).uploaded == 3
     sshd.stop()
-    await svc.delete_recording(Actor.of("qa", "delete_unassigned"), rid, "test")
+    await svc.delete_recording(Actor.of("qa", "view_unassigned", "delete_unassigned"), rid, "test")
     assert (await svc.drain_outbox()).failed == 3  # platform down: delete waits
     assert len(remote_files(remote)) == 3
     sshd.start()
