@@ -10,7 +10,17 @@ from aiohttp import web
 
 from callcore.registry import CallRegistry
 from callcore.state import CallState
-from console import admin_api, calls_api, events_ws, metrics, openapi, pages, recordings_api
+from console import (
+    admin_api,
+    calls_api,
+    events_ws,
+    keys,
+    metrics,
+    openapi,
+    pages,
+    recordings_api,
+    render,
+)
 from console.auth import AUTH, Auth, auth_middleware
 from console.errors import error_middleware
 from console.routes import register
@@ -55,13 +65,14 @@ def build_app(
     if session_secret is not None:
         auth_kw["secret"] = session_secret
     app[AUTH] = Auth(users if users is not None else UserStore({}), **auth_kw)
-    app[calls_api.REGISTRY] = registry
+    app[keys.REGISTRY] = registry
     if originator is not None:
         app[calls_api.ORIGINATOR] = originator
     if storage is not None:
-        app[recordings_api.STORAGE] = storage
+        app[keys.STORAGE] = storage
     if policy is not None and registry.post_transfer_mode is None:
         registry.post_transfer_mode = _post_transfer(policy)
+    render.setup(app)
     events_ws.setup(app)
     metrics.setup(app)
     calls_api.add_routes(app)

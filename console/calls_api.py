@@ -16,11 +16,11 @@ from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState
 from console import auth
 from console.errors import ApiError, read_json, str_field
+from console.keys import REGISTRY
 from console.routes import Param, Route, register
 from console.users import CALLS
 
 ACTIONS = ("start", "stop", "pause", "resume")
-REGISTRY = web.AppKey("registry", CallRegistry)
 
 
 class Originator(Protocol):

@@ -14,8 +14,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from console import auth
-from console.calls_api import REGISTRY, visible
+from console.calls_api import visible
 from console.errors import ApiError
+from console.keys import REGISTRY
 from console.routes import Route
 from console.users import CALLS
 

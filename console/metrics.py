@@ -7,8 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from console.calls_api import REGISTRY
-from console.recordings_api import STORAGE
+from console.keys import REGISTRY, STORAGE
 from console.routes import Route
 from console.users import METRICS
 

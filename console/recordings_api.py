@@ -16,13 +16,13 @@ from aiohttp import web
 
 from console import auth
 from console.errors import ApiError, int_field, read_json
+from console.keys import STORAGE
 from console.routes import Param, Route
 from console.users import User
 from storage.errors import FileMissing
 from storage.permissions import Permission
 from storage.service import RecordingView, StorageService
 
-STORAGE = web.AppKey("storage", StorageService)
 RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 KINDS = ("stereo", "agent", "customer")
 STATES = ("assigned", "unassigned", "deleted")

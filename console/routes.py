@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from console import auth
+from console import auth, render
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -55,7 +55,10 @@ def register(app: web.Application, routes: Iterable[Route]) -> None:
 
 def _guarded(route: Route) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        refusal = auth.check(request, route.permission, page=route.page)
+        try:
+            refusal = auth.check(request, route.permission, page=route.page)
+        except auth.PageForbidden as exc:
+            return render.forbidden_page(request, exc.user, exc.permission)
         if refusal is not None:
             return refusal
         return await route.handler(request)
