@@ -133,14 +133,16 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 CALL_ID = Param("call_id", "path", description="the call id from GET /api/calls")
+# Ids that may reach a dial string or file name (the call paths refuse others).
+SAFE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$", "maxLength": 64}
 CALL_SCHEMA = {
     "type": "object",
     "required": ["agent", "number"],
     "properties": {
-        "agent": {"type": "string", "maxLength": 128},
-        "number": {"type": "string", "maxLength": 128},
-        "campaign": {"type": "string", "maxLength": 128},
-        "lead_list": {"type": "string", "maxLength": 128},
+        "agent": SAFE_ID,
+        "number": {"type": "string", "minLength": 1, "maxLength": 128},
+        "campaign": SAFE_ID,
+        "lead_list": SAFE_ID,
         "prospect_state": {"type": "string", "maxLength": 128},
     },
 }
@@ -148,7 +150,7 @@ TRANSFER_SCHEMA = {
     "type": "object",
     "required": ["agent"],
     "properties": {
-        "agent": {"type": "string", "maxLength": 128},
+        "agent": SAFE_ID,
         "continue_recording": {"type": "boolean"},
     },
 }
@@ -172,6 +174,7 @@ ROUTES = [
         tag="calls",
         body=CALL_SCHEMA,
         errors=(400, 401, 403, 413, 415, 503),
+        semantic_400="a number that does not read as a phone number is refused (number.invalid)",
     ),
     Route(
         "GET",

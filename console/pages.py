@@ -84,7 +84,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     sent, have = str(form.get("csrf", "")), str(request.get(auth.CSRF, ""))
     if have and not hmac.compare_digest(sent.encode(), have.encode()):
-        return web.Response(status=403, text="CSRF check failed")
+        return page(
+            request,
+            auth.current_user(request),
+            "message.html",
+            "Not logged out",
+            status=403,
+            message="The form's CSRF token did not match your session; reload and try again.",
+        )
     resp = web.HTTPSeeOther("/login")
     resp.del_cookie(auth.SESSION_COOKIE, path="/")
     raise resp
@@ -176,9 +183,21 @@ ROUTES = [
         auth.PUBLIC,
         "Log in (form post); sets the session cookie",
         tag="pages",
+        body={
+            "type": "object",
+            "required": ["username", "password", "token"],
+            "properties": {
+                "username": {"type": "string"},
+                "password": {"type": "string"},
+                "token": {"type": "string", "description": "from the login form and its cookie"},
+                "next": {"type": "string"},
+            },
+        },
+        body_media="application/x-www-form-urlencoded",
         response="text/html",
         page=True,
-        errors=(400, 401),
+        errors=(400, 401, 429),
+        semantic_400="the form's one-time token must match its cookie (login.html)",
     ),
     Route(
         "POST",
@@ -187,8 +206,11 @@ ROUTES = [
         auth.PUBLIC,
         "Log out (form post with the CSRF token)",
         tag="pages",
+        body={"type": "object", "properties": {"csrf": {"type": "string"}}},
+        body_media="application/x-www-form-urlencoded",
         response="text/html",
         page=True,
+        errors=(403,),
     ),
     Route(
         "GET",
@@ -229,7 +251,9 @@ ROUTES = [
         VIEW,
         "A CRM record's recordings",
         tag="pages",
-        params=(Param("record_id", "path", "integer"),),
+        params=(
+            Param("record_id", "path", "integer", schema={"minimum": 0, "maximum": 10**18 - 1}),
+        ),
         response="text/html",
         page=True,
         errors=(403, 404),

@@ -240,7 +240,18 @@ async def rematch(request: web.Request) -> web.Response:
     return web.json_response({"assigned": n})
 
 
-RID = Param("recording_id", "path", description="recording id (letters, digits, - and _)")
+ID_SCHEMA = {"pattern": "^[A-Za-z0-9_-]{1,64}$", "minLength": 1, "maxLength": 64}
+RID = Param(
+    "recording_id",
+    "path",
+    description="recording id (letters, digits, - and _)",
+    schema=ID_SCHEMA,
+)
+LIMIT = Param(
+    "limit", "query", "integer", "1..500, default 100", schema={"minimum": 1, "maximum": 500}
+)
+OFFSET = Param("offset", "query", "integer", schema={"minimum": 0, "maximum": 10**9})
+RECORD_ID = {"minimum": 0, "maximum": 10**18 - 1}
 KIND = Param("kind", "query", enum=(*KINDS, "auto"), description="which file; auto = best")
 REASON = {"reason": {"type": "string", "maxLength": 500}}
 
@@ -252,12 +263,24 @@ ROUTES = [
         ANY_VIEW,
         "Recordings the user may see, newest first, filtered",
         tag="recordings",
+        semantic_400="a number that does not read as a phone number is refused (number.invalid)",
         params=(
             Param("state", "query", enum=STATES),
-            Param("number", "query", description="customer number (any format)"),
-            Param("record_id", "query", "integer", "assigned to this CRM record"),
-            Param("limit", "query", "integer", "1..500, default 100"),
-            Param("offset", "query", "integer"),
+            Param(
+                "number",
+                "query",
+                description="customer number (any format)",
+                schema={"maxLength": 64},
+            ),
+            Param(
+                "record_id",
+                "query",
+                "integer",
+                "assigned to this CRM record",
+                schema={"minimum": 1, "maximum": 2**62},
+            ),
+            LIMIT,
+            OFFSET,
         ),
         errors=(400, 401, 403),
     ),
@@ -340,7 +363,12 @@ ROUTES = [
             "type": "object",
             "required": ["ids"],
             "properties": {
-                "ids": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_BULK},
+                "ids": {
+                    "type": "array",
+                    "items": {"type": "string", **ID_SCHEMA},
+                    "minItems": 1,
+                    "maxItems": MAX_BULK,
+                },
                 **REASON,
             },
         },
@@ -353,7 +381,7 @@ ROUTES = [
         VIEW_UNASSIGNED,
         "Unassigned recordings, with candidate CRM matches when the user may assign",
         tag="recordings",
-        params=(Param("limit", "query", "integer"), Param("offset", "query", "integer")),
+        params=(LIMIT, OFFSET),
         errors=(400, 401, 403),
     ),
     Route(
@@ -363,7 +391,7 @@ ROUTES = [
         VIEW,
         "A CRM record and its assigned recordings",
         tag="recordings",
-        params=(Param("record_id", "path", "integer"),),
+        params=(Param("record_id", "path", "integer", schema=RECORD_ID),),
         errors=(400, 401, 403, 404),
     ),
     Route(
