@@ -20,6 +20,7 @@ from console import (
     pages,
     recordings_api,
     render,
+    views,
 )
 from console.auth import AUTH, Auth, auth_middleware
 from console.errors import error_middleware
@@ -70,6 +71,8 @@ def build_app(
         app[calls_api.ORIGINATOR] = originator
     if storage is not None:
         app[keys.STORAGE] = storage
+    if policy is not None:
+        app[keys.POLICY] = policy if callable(policy) else (lambda: policy)
     if policy is not None and registry.post_transfer_mode is None:
         registry.post_transfer_mode = _post_transfer(policy)
     render.setup(app)
@@ -80,6 +83,7 @@ def build_app(
         app,
         [
             *pages.ROUTES,
+            *views.ROUTES,
             *recordings_api.ROUTES,
             *admin_api.ROUTES,
             *events_ws.ROUTES,

@@ -134,5 +134,8 @@ def forbidden_page(request: web.Request, user: User, permission: str) -> web.Res
     )
 
 
-def not_found_page(request: web.Request, user: User, what: str) -> web.Response:
-    return page(request, user, "not_found.html", "Not found", status=404, what=what)
+def not_found_page(
+    request: web.Request, user: User, what: str, *, status: int = 404
+) -> web.Response:
+    title = {400: "Bad request", 403: "Not allowed", 410: "Gone"}.get(status, "Not found")
+    return page(request, user, "not_found.html", title, status=status, what=what)

@@ -18,7 +18,7 @@ from callcore.state import CallState, Segment
 from console.app import build_app
 from console.calls_api import Originator
 from console.users import UserStore, hash_password
-from policy import Decision
+from policy import Config, Decision
 from storage.config import StorageConfig, UploadTargetConfig
 from storage.permissions import Actor
 from storage.segment import FinishedSegment, new_recording_id
@@ -194,6 +194,7 @@ async def make_env(
     max_body_bytes: int = 64 * 1024,
     user_store: UserStore | None = None,
     originator: Originator | None = None,
+    policy: Config | None = None,
 ) -> Env:
     cfg = StorageConfig(
         db_url=f"sqlite:///{tmp / 'callrec.db'}",
@@ -220,7 +221,7 @@ async def make_env(
         originator,
         storage=svc,
         users=user_store or users(),
-        policy=None,
+        policy=policy,
         max_body_bytes=max_body_bytes,
     )
     client = TestClient(TestServer(app))

@@ -1,0 +1,9 @@
+"""The QA and supervisor views (story, supervisor, coverage, what-if), gathered
+so the app registers them with one line."""
+
+from __future__ import annotations
+
+from console import story_page
+from console.routes import Route
+
+ROUTES: list[Route] = [*story_page.ROUTES]
