@@ -3,7 +3,7 @@ so the app registers them with one line."""
 
 from __future__ import annotations
 
-from console import story_page, whatif_page
+from console import story_page, supervisor_page, whatif_page
 from console.routes import Route
 
-ROUTES: list[Route] = [*story_page.ROUTES, *whatif_page.ROUTES]
+ROUTES: list[Route] = [*story_page.ROUTES, *whatif_page.ROUTES, *supervisor_page.ROUTES]
