@@ -52,7 +52,7 @@ NAV = (
     ("/recordings", "Recordings", VIEW),
     ("/unassigned", "Unassigned", VIEW_UNASSIGNED),
     ("/supervisor", "Supervisor", CALLS),
-    ("/coverage", "Coverage", ADMIN),
+    ("/coverage", "Coverage", VIEW),
     ("/what-if", "What-if", ADMIN),
     ("/admin", "Admin", ADMIN),
 )
