@@ -24,6 +24,8 @@ __all__ = ["ROUTES", "RULE_TEXT"]
 
 log = logging.getLogger("callrec.auth")
 LOGIN_COOKIE = "callrec_login"
+# Capture-verification outcomes the search can filter on (storage's search contract).
+OUTCOMES = ("verified", "short", "missing", "silent_leg", "not_recorded_by_decision", "gap")
 
 
 # -- login ------------------------------------------------------------------------
@@ -122,8 +124,9 @@ async def recordings_page(request: web.Request) -> web.StreamResponse:
         user,
         "recordings.html",
         "Recordings",
-        script="recordings.js",
-        data={"view": "history"},
+        script="search.js",
+        data={"view": "search"},
+        outcomes=OUTCOMES,
     )
 
 
