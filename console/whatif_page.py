@@ -123,5 +123,6 @@ ROUTES = [
         response="text/html",
         page=True,
         errors=(400, 403, 503),
+        semantic_400="an agent id is required and ids must not be blank (facts.invalid)",
     ),
 ]

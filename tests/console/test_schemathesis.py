@@ -28,6 +28,7 @@ from callcore.registry import CallRegistry
 from callcore.state import CallState
 from console.auth import AUTH, Throttle
 from console.users import PERMISSIONS, UserStore, hash_password
+from tests.console.story_data import example_policy
 from tests.console.support import Env, FakeController, close_env, make_env
 
 MAX_EXAMPLES = 15
@@ -77,7 +78,9 @@ async def full_env(tmp_path: Path) -> AsyncIterator[Env]:
         }
     )
     originator = Originator()
-    env = await make_env(tmp_path, user_store=store, originator=originator)
+    env = await make_env(
+        tmp_path, user_store=store, originator=originator, policy=example_policy()
+    )
     originator.registry = env.registry
     # The ignored-auth check sends wrong passwords for our user on purpose; the
     # login throttle (tested in test_throttle.py) would then lock the user out.
