@@ -12,7 +12,16 @@ from typing import Any
 from aiohttp import web
 
 from console.errors import bool_field, read_json, text_field
-from console.recordings_api import RID, _iso, _query_int, _user, recording_id, storage
+from console.recordings_api import (
+    ID_SCHEMA,
+    OFFSET,
+    RID,
+    _iso,
+    _query_int,
+    _user,
+    recording_id,
+    storage,
+)
 from console.routes import Param, Route
 from storage import audit
 from storage.permissions import Permission
@@ -87,8 +96,10 @@ async def erasure(request: web.Request) -> web.Response:
     )
 
 
-REASON = {"type": "string", "minLength": 1, "maxLength": MAX_REASON}
-NUMBER = {"type": "string", "minLength": 1, "maxLength": MAX_NUMBER}
+# Stripped before use, so at least one non-space character.
+REASON = {"type": "string", "minLength": 1, "maxLength": MAX_REASON, "pattern": "\\S"}
+NUMBER = {"type": "string", "minLength": 1, "maxLength": MAX_NUMBER, "pattern": "\\S"}
+NOT_A_PHONE = "a number that does not read as a phone number is refused (number.invalid)"
 
 ROUTES = [
     Route(
@@ -99,9 +110,20 @@ ROUTES = [
         "Audit log entries, newest first, optionally for one recording",
         tag="admin",
         params=(
-            Param("recording_id", "query", description="only entries about this recording"),
-            Param("limit", "query", "integer", "1..500, default 100"),
-            Param("offset", "query", "integer"),
+            Param(
+                "recording_id",
+                "query",
+                description="only entries about this recording",
+                schema=ID_SCHEMA,
+            ),
+            Param(
+                "limit",
+                "query",
+                "integer",
+                "1..500, default 100",
+                schema={"minimum": 1, "maximum": MAX_PAGE},
+            ),
+            OFFSET,
         ),
         errors=(400, 401, 403),
     ),
@@ -133,6 +155,7 @@ ROUTES = [
             "properties": {"number": NUMBER, "on": {"type": "boolean"}, "reason": REASON},
         },
         errors=(400, 401, 403, 413, 415),
+        semantic_400=NOT_A_PHONE,
     ),
     Route(
         "POST",
@@ -147,5 +170,6 @@ ROUTES = [
             "properties": {"number": NUMBER, "reason": REASON},
         },
         errors=(400, 401, 403, 413, 415),
+        semantic_400=NOT_A_PHONE,
     ),
 ]

@@ -10,7 +10,18 @@ from aiohttp import web
 
 from callcore.registry import CallRegistry
 from callcore.state import CallState
-from console import admin_api, calls_api, events_ws, metrics, openapi, pages, recordings_api
+from console import (
+    admin_api,
+    calls_api,
+    events_ws,
+    keys,
+    metrics,
+    openapi,
+    pages,
+    recordings_api,
+    render,
+    views,
+)
 from console.auth import AUTH, Auth, StoredRevocations, auth_middleware
 from console.errors import error_middleware
 from console.routes import register
@@ -58,13 +69,16 @@ def build_app(
     if storage is not None:
         auth_kw["revoked"] = StoredRevocations(RevokedSessions(storage.db))
     app[AUTH] = Auth(users if users is not None else UserStore({}), **auth_kw)
-    app[calls_api.REGISTRY] = registry
+    app[keys.REGISTRY] = registry
     if originator is not None:
         app[calls_api.ORIGINATOR] = originator
     if storage is not None:
-        app[recordings_api.STORAGE] = storage
+        app[keys.STORAGE] = storage
+    if policy is not None:
+        app[keys.POLICY] = policy if callable(policy) else (lambda: policy)
     if policy is not None and registry.post_transfer_mode is None:
         registry.post_transfer_mode = _post_transfer(policy)
+    render.setup(app)
     events_ws.setup(app)
     metrics.setup(app)
     calls_api.add_routes(app)
@@ -72,6 +86,7 @@ def build_app(
         app,
         [
             *pages.ROUTES,
+            *views.ROUTES,
             *recordings_api.ROUTES,
             *admin_api.ROUTES,
             *events_ws.ROUTES,

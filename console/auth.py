@@ -360,6 +360,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+class PageForbidden(Exception):
+    """A page the user may not see: the route guard answers with the 403 page
+    (rendering lives above this module, so it is raised rather than built here)."""
+
+    def __init__(self, user: User, permission: str) -> None:
+        super().__init__(permission)
+        self.user = user
+        self.permission = permission
+
+
 def _unauthorized(message: str) -> ApiError:
     err = ApiError(401, "auth.required", message)
     err.headers = {"WWW-Authenticate": 'Basic realm="callrec", charset="UTF-8"'}
@@ -392,9 +402,7 @@ def check(request: web.Request, permission: str, *, page: bool) -> web.StreamRes
     if permission == AUTHENTICATED or user.has(permission):
         return None
     if page:
-        from console.pages import forbidden_page
-
-        return forbidden_page(request, user, permission)
+        raise PageForbidden(user, permission)
     raise ApiError(
         403,
         "permission.denied",

@@ -16,11 +16,11 @@ from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState
 from console import auth
 from console.errors import ApiError, read_json, str_field
+from console.keys import REGISTRY
 from console.routes import Param, Route, register
 from console.users import CALLS
 
 ACTIONS = ("start", "stop", "pause", "resume")
-REGISTRY = web.AppKey("registry", CallRegistry)
 
 
 class Originator(Protocol):
@@ -142,14 +142,16 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 CALL_ID = Param("call_id", "path", description="the call id from GET /api/calls")
+# Ids that may reach a dial string or file name (the call paths refuse others).
+SAFE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$", "maxLength": 64}
 CALL_SCHEMA = {
     "type": "object",
     "required": ["agent", "number"],
     "properties": {
-        "agent": {"type": "string", "maxLength": 128},
-        "number": {"type": "string", "maxLength": 128},
-        "campaign": {"type": "string", "maxLength": 128},
-        "lead_list": {"type": "string", "maxLength": 128},
+        "agent": SAFE_ID,
+        "number": {"type": "string", "minLength": 1, "maxLength": 128},
+        "campaign": SAFE_ID,
+        "lead_list": SAFE_ID,
         "prospect_state": {"type": "string", "maxLength": 128},
     },
 }
@@ -157,7 +159,7 @@ TRANSFER_SCHEMA = {
     "type": "object",
     "required": ["agent"],
     "properties": {
-        "agent": {"type": "string", "maxLength": 128},
+        "agent": SAFE_ID,
         "continue_recording": {"type": "boolean"},
     },
 }
@@ -181,6 +183,7 @@ ROUTES = [
         tag="calls",
         body=CALL_SCHEMA,
         errors=(400, 401, 403, 413, 415, 503),
+        semantic_400="a number that does not read as a phone number is refused (number.invalid)",
     ),
     Route(
         "GET",

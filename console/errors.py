@@ -83,7 +83,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             code = {404: "route.not_found", 405: "route.method_not_allowed"}.get(
                 exc.status, "http.error"
             )
-            return error_response(exc.status, code, exc.reason)
+            # A 405 must say what is allowed (RFC 9110 15.5.6); aiohttp puts it on the exception.
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return error_response(exc.status, code, exc.reason, headers=allow)
         raise
     except Exception:
         log.exception("unhandled error on %s %r", request.method, request.path)
@@ -106,6 +108,8 @@ def int_field(data: dict[str, Any], key: str, *, minimum: int = 0, maximum: int 
     value = data.get(key)
     if value is None:
         raise ApiError(400, "request.missing_field", f"{key!r} is required")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 7.0 is the integer 7
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ApiError(400, "request.bad_field", f"{key!r} must be an integer >= {minimum}")
     return value

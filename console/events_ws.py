@@ -13,9 +13,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from callcore.registry import CallNotFound, CallRegistry
+from callcore.state import CallState
 from console import auth
-from console.calls_api import REGISTRY, visible
+from console.calls_api import visible
 from console.errors import ApiError
+from console.keys import REGISTRY
 from console.routes import Route
 from console.users import CALLS
 
@@ -47,6 +50,31 @@ def _wanted(agent: str | None, event: dict[str, Any], shown: set[str]) -> bool:
     return str(event.get("call_id")) in shown
 
 
+def live_fields(call: CallState) -> dict[str, Any]:
+    """What the supervisor view shows beside the snapshot: since when, which
+    sides, which mode, and the recording state in one word."""
+    seg = call.segment
+    state = "paused" if call.paused else "recording" if call.recording else "not recording"
+    return {
+        "since": call.created_at,
+        "legs": seg.legs if seg else call.decision.get("legs"),
+        "mode": call.decision.get("mode"),
+        "segment_since": seg.started_at if seg else None,
+        "recording_state": state,
+    }
+
+
+def _enriched(registry: CallRegistry, event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("type") != "call":
+        return event
+    snap = event.get("call") or {}
+    try:
+        call = registry.get(str(snap.get("call_id")))
+    except CallNotFound:
+        return event
+    return {**event, "call": {**snap, **live_fields(call)}}  # shared: never mutated
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     user = auth.require_user(request)
     if not _same_origin(request):
@@ -57,7 +85,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     async with registry.bus.subscribe() as queue:
-        calls = [registry.snapshot(c) for c in registry.all() if visible(agent, c)]
+        calls = [
+            {**registry.snapshot(c), **live_fields(c)} for c in registry.all() if visible(agent, c)
+        ]
         shown = {c["call_id"] for c in calls}
         await ws.send_json({"type": "calls", "calls": calls})
         reader = asyncio.create_task(_reader(ws))
@@ -70,7 +100,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break
                 event = getter.result()
                 if _wanted(agent, event, shown):
-                    await ws.send_json(event)
+                    await ws.send_json(_enriched(registry, event))
         except ConnectionResetError:
             pass
         finally:

@@ -20,8 +20,45 @@ ERROR_TEXT = {
     410: "the recording was deleted",
     413: "request body too large",
     415: "state-changing requests must be application/json",
+    429: "too many failed logins for this user or address; wait (Retry-After)",
     503: "the service part is not running",
 }
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A state-changing request without a body of its own still goes as JSON (the CSRF rule).
+EMPTY_BODY = {
+    "type": "object",
+    "maxProperties": 0,
+    "description": "no fields; send {} as application/json",
+}
+
+
+def statuses(route: Route) -> list[int]:
+    """What the route can answer besides success: its own errors plus those the
+    middleware gives every route of its kind (auth, throttle, CSRF, body size)."""
+    out = set(route.errors)
+    if route.permission != auth.PUBLIC:
+        out |= {401, 429}
+        if route.permission != auth.AUTHENTICATED:
+            out.add(403)
+        if route.method in UNSAFE:
+            out |= {400, 413, 415}
+    elif route.body is not None:
+        out.add(413)
+    return sorted(out)
+
+
+def _body(route: Route) -> dict[str, Any] | None:
+    if route.body is None and route.method in UNSAFE and route.permission != auth.PUBLIC:
+        return {"required": True, "content": {"application/json": {"schema": EMPTY_BODY}}}
+    if route.body is None:
+        return None
+    # Under HTTP Basic a state-changing request must be JSON, so its body is required.
+    return {
+        "required": route.method in UNSAFE or bool(route.body.get("required")),
+        "content": {route.body_media: {"schema": route.body}},
+    }
+
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -56,7 +93,7 @@ def _operation(route: Route) -> dict[str, Any]:
     # input the code refuses (Route.extra["param_schemas"]: name -> schema keys).
     extra_schemas: dict[str, dict[str, Any]] = route.extra.get("param_schemas", {})
     for p in route.params:
-        schema: dict[str, Any] = {"type": p.type}
+        schema: dict[str, Any] = {"type": p.type, **p.schema}
         if p.enum:
             schema["enum"] = list(p.enum)
         schema.update(extra_schemas.get(p.name, {}))
@@ -71,17 +108,33 @@ def _operation(route: Route) -> dict[str, Any]:
         )
     if params:
         op["parameters"] = params
-    if route.body is not None:
-        op["requestBody"] = {
-            "required": bool(route.body.get("required")),
-            "content": {"application/json": {"schema": route.body}},
-        }
+    body = _body(route)
+    if body is not None:
+        op["requestBody"] = body
+    if route.semantic_400:
+        op["x-semantic-400"] = route.semantic_400
     ok = "201" if route.method == "POST" and route.path == "/api/calls" else "200"
     responses: dict[str, Any] = {ok: {"description": "success", "content": {route.response: {}}}}
-    for status in route.errors:
+    for status in statuses(route):
+        # A page's own refusals are pages; the middleware's (auth, throttle) are JSON.
+        html = route.page and (status in route.errors or status == 403)
+        content: dict[str, Any] = (
+            {"text/html": {}}
+            if html
+            else {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        )
         responses[str(status)] = {
             "description": ERROR_TEXT.get(status, "error"),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": content,
+        }
+        if status == 429 and not html:
+            responses["429"]["headers"] = {
+                "Retry-After": {"schema": {"type": "string"}, "description": "seconds"}
+            }
+    if route.page:
+        responses["303"] = {
+            "description": "redirect: to /login without a session, or onward after a form",
+            "headers": {"Location": {"schema": {"type": "string"}}},
         }
     op["responses"] = responses
     return op

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from console import auth
 from console.errors import ApiError, int_field, read_json
+from console.keys import STORAGE
 from console.routes import Param, Route
 from console.users import User
 from storage import coverage, crypto, search
@@ -26,7 +27,6 @@ from storage.errors import FileMissing
 from storage.permissions import Permission
 from storage.service import RecordingView, StorageService
 
-STORAGE = web.AppKey("storage", StorageService)
 RECORDING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 KINDS = ("stereo", "agent", "customer")
 STATES = ("assigned", "unassigned", "deleted")
@@ -381,7 +381,18 @@ async def rematch(request: web.Request) -> web.Response:
     return web.json_response({"assigned": n})
 
 
-RID = Param("recording_id", "path", description="recording id (letters, digits, - and _)")
+ID_SCHEMA = {"pattern": "^[A-Za-z0-9_-]{1,64}$", "minLength": 1, "maxLength": 64}
+RID = Param(
+    "recording_id",
+    "path",
+    description="recording id (letters, digits, - and _)",
+    schema=ID_SCHEMA,
+)
+LIMIT = Param(
+    "limit", "query", "integer", "1..500, default 100", schema={"minimum": 1, "maximum": 500}
+)
+OFFSET = Param("offset", "query", "integer", schema={"minimum": 0, "maximum": 10**9})
+RECORD_ID = {"minimum": 0, "maximum": 10**18 - 1}
 KIND = Param("kind", "query", enum=(*KINDS, "auto"), description="which file; auto = best")
 REASON = {"reason": {"type": "string", "maxLength": 500}}
 NAME_SCHEMA = {"minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.@:+-]+$"}
@@ -424,6 +435,7 @@ ROUTES = [
         ANY_VIEW,
         "Search the recordings the user may see: filters, sort, keyset pages",
         tag="recordings",
+        semantic_400="a number that does not read as a phone number is refused (number.invalid)",
         params=(
             *SEARCH_PARAMS,
             Param("limit", "query", "integer", "page size, 1..500, default 100"),
@@ -544,7 +556,12 @@ ROUTES = [
             "type": "object",
             "required": ["ids"],
             "properties": {
-                "ids": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_BULK},
+                "ids": {
+                    "type": "array",
+                    "items": {"type": "string", **ID_SCHEMA},
+                    "minItems": 1,
+                    "maxItems": MAX_BULK,
+                },
                 **REASON,
             },
         },
@@ -557,7 +574,7 @@ ROUTES = [
         VIEW_UNASSIGNED,
         "Unassigned recordings, with candidate CRM matches when the user may assign",
         tag="recordings",
-        params=(Param("limit", "query", "integer"), Param("offset", "query", "integer")),
+        params=(LIMIT, OFFSET),
         errors=(400, 401, 403),
     ),
     Route(
@@ -567,7 +584,7 @@ ROUTES = [
         VIEW,
         "A CRM record and its assigned recordings",
         tag="recordings",
-        params=(Param("record_id", "path", "integer"),),
+        params=(Param("record_id", "path", "integer", schema=RECORD_ID),),
         errors=(400, 401, 403, 404),
     ),
     Route(

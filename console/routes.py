@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from console import auth
+from console import auth, render
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -25,6 +25,9 @@ class Param:
     type: str = "string"  # "string" | "integer" | "boolean"
     description: str = ""
     enum: tuple[str, ...] = ()
+    # What the handler enforces (pattern, minimum, maximum, maxLength…), so the
+    # description allows exactly what the code accepts.
+    schema: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,14 @@ class Route:
     tag: str = "api"
     params: tuple[Param, ...] = ()
     body: dict[str, Any] | None = None  # JSON schema of the request body
+    body_media: str = "application/json"
     response: str = "application/json"
     errors: tuple[int, ...] = ()
     page: bool = False  # HTML page: login redirect / 403 page instead of JSON
     extra: dict[str, Any] = field(default_factory=dict)
+    # Generated input the schema cannot rule out but the handler rightly refuses
+    # (a phone number that does not parse): the conformance test knows why.
+    semantic_400: str = ""
 
 
 ROUTES = web.AppKey("routes", list[Route])
@@ -55,7 +62,10 @@ def register(app: web.Application, routes: Iterable[Route]) -> None:
 
 def _guarded(route: Route) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        refusal = auth.check(request, route.permission, page=route.page)
+        try:
+            refusal = auth.check(request, route.permission, page=route.page)
+        except auth.PageForbidden as exc:
+            return render.forbidden_page(request, exc.user, exc.permission)
         if refusal is not None:
             return refusal
         return await route.handler(request)

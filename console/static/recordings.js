@@ -25,16 +25,6 @@ function show(rows) {
   $("empty").hidden = rows.length > 0;
 }
 
-async function loadHistory() {
-  const number = $("number").value.trim();
-  const q = "/api/recordings?state=assigned" + (number ? "&number=" + encodeURIComponent(number) : "");
-  const res = await api("GET", q);
-  if (!res.ok) { say(errorText(res), false); show([]); return; }
-  show(res.data.recordings.map((r) => el("tr", { "data-id": r.id }, ...baseCells(r),
-    el("td", {}, ...r.record_ids.map((id) => el("a", { href: "/records/" + id, text: "#" + id + " " }))),
-    player(r))));
-}
-
 async function loadRecord() {
   const res = await api("GET", "/api/records/" + PAGE.record_id);
   if (!res.ok) { say(errorText(res), false); show([]); return; }
@@ -130,10 +120,7 @@ function setupUnassigned() {
   loadUnassigned();
 }
 
-if (PAGE.view === "history") {
-  $("filter").addEventListener("submit", (e) => { e.preventDefault(); loadHistory(); });
-  loadHistory();
-} else if (PAGE.view === "record") {
+if (PAGE.view === "record") {
   loadRecord();
 } else if (PAGE.view === "unassigned") {
   setupUnassigned();

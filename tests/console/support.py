@@ -16,8 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from callcore.registry import CallRegistry
 from callcore.state import CallState, Segment
 from console.app import build_app
+from console.calls_api import Originator
 from console.users import UserStore, hash_password
-from policy import Decision
+from policy import Config, Decision
 from storage.config import StorageConfig, UploadTargetConfig
 from storage.permissions import Actor
 from storage.segment import FinishedSegment, new_recording_id
@@ -188,7 +189,14 @@ class Env:
         return call
 
 
-async def make_env(tmp: Path, *, max_body_bytes: int = 64 * 1024) -> Env:
+async def make_env(
+    tmp: Path,
+    *,
+    max_body_bytes: int = 64 * 1024,
+    user_store: UserStore | None = None,
+    originator: Originator | None = None,
+    policy: Config | None = None,
+) -> Env:
     cfg = StorageConfig(
         db_url=f"sqlite:///{tmp / 'callrec.db'}",
         store_root=tmp / "store",
@@ -210,7 +218,12 @@ async def make_env(tmp: Path, *, max_body_bytes: int = 64 * 1024) -> Env:
     ids["record"] = ann
     registry = CallRegistry()
     app = build_app(
-        registry, storage=svc, users=users(), policy=None, max_body_bytes=max_body_bytes
+        registry,
+        originator,
+        storage=svc,
+        users=user_store or users(),
+        policy=policy,
+        max_body_bytes=max_body_bytes,
     )
     client = TestClient(TestServer(app))
     await client.start_server()

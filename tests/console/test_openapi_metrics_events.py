@@ -26,13 +26,29 @@ async def test_metrics_exposition(env: Env) -> None:
     status, text = await env.call("GET", "/metrics", "metrics")
     assert status == 200
     lines = [line for line in text.splitlines() if not line.startswith("#")]
-    values = dict(line.rsplit(" ", 1) for line in lines)
-    assert values["callrec_calls_in_progress"] == "1"
-    assert values['callrec_recordings{state="assigned"}'] == "1"
-    assert values['callrec_recordings{state="unassigned"}'] == "2"
-    assert values["callrec_outbox_pending"] == "0"
-    assert int(values['callrec_http_requests_total{method="GET",status="403"}']) >= 1
+    values = {k: float(v) for k, v in (line.rsplit(" ", 1) for line in lines)}
+    assert values["callrec_calls_in_progress"] == 1
+    assert values['callrec_recordings{state="assigned"}'] == 1
+    assert values['callrec_recordings{state="unassigned"}'] == 2
+    assert values["callrec_outbox_pending"] == 0
+    assert values['callrec_http_requests_total{method="GET",status="403"}'] >= 1
     assert "# TYPE callrec_http_requests_total counter" in text
+
+
+async def test_metrics_parse_with_the_prometheus_parser(env: Env) -> None:
+    """What a Prometheus server reads: every family typed, no method label but known ones."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await env.call("GET", "/api/calls", "nobody")
+    status, _ = await env.call("PROPFIND", "/api/calls", "nobody")
+    assert status in (401, 403, 405)
+    status, text = await env.call("GET", "/metrics", "metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["callrec_http_requests"].type == "counter"
+    assert families["callrec_calls_in_progress"].type == "gauge"
+    methods = {s.labels["method"] for s in families["callrec_http_requests"].samples}
+    assert "PROPFIND" not in methods and "other" in methods
 
 
 async def test_events_websocket_pushes_changes(env: Env) -> None:
