@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from callcore.call_settings import AgiSettings as AgiSettings
+from callcore.call_settings import EndpointSettings as EndpointSettings
 from callrec import sandbox
 from storage.config import StorageConfig
 
@@ -45,25 +47,11 @@ class AsteriskSettings(_Strict):
     asterisk_monitor_dir: str | None = None
 
 
-class EndpointSettings(_Strict):
-    """Dial strings. ``{agent}`` and ``{number}`` are filled from validated ids only."""
-
-    agent: str = "Local/agent@callrec-sim/n"
-    customer: str = "Local/customer@callrec-sim/n"
-    agents: dict[str, str] = Field(default_factory=dict)  # per-agent override
-
-
 class HttpSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     users_file: Path | None = None
     max_body_bytes: int = 64 * 1024
-
-
-class AgiSettings(_Strict):
-    host: str = "127.0.0.1"
-    port: int | None = None  # default: the sandbox instance's AGI port, else 4573
-    fallback: Literal["agent", "none"] = "agent"
 
 
 class DtmfSettings(_Strict):
