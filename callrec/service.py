@@ -228,7 +228,7 @@ class Service:
         return "\n".join(
             [
                 f"callrec serving on {self.http_url}  (console: {self.http_url}/console)",
-                f"  node      {socket.gethostname()}",
+                f"  node      {s.node_id or socket.gethostname()}",
                 f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
                 f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
                 f"FastAGI on 127.0.0.1:{self.link.agi_port}",

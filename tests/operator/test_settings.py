@@ -139,3 +139,10 @@ def test_the_policy_file_given_as_settings_is_refused_by_key(tmp_path: Path) -> 
     path = write(tmp_path, '[asterisk]\ninstance = "x"\n[org]\ndefault_mode = "never"\n')
     with pytest.raises(SettingsError, match=r"org: Extra inputs are not permitted"):
         load_settings(path)
+
+
+def test_the_example_file_is_a_complete_production_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLREC_DB", raising=False)
+    example = Path(__file__).parents[2] / "examples" / "service.toml"
+    s = load_settings(example, "serve")
+    assert s.asterisk.instance is None and s.storage.upload.type == "sftp"
