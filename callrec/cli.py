@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "callrec.cli_policy",
     "callrec.cli_storage",
     "callrec.cli_users",
+    "callrec.cli_doctor",
 )
 
 

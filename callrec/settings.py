@@ -109,6 +109,9 @@ class AsteriskSettings(_Strict):
     monitor_dir: Path | None = None
     # As Asterisk sees the monitor dir (differs from monitor_dir in a chroot).
     asterisk_monitor_dir: str | None = None
+    # How `callrec doctor` runs an Asterisk CLI command (the command is appended),
+    # e.g. ["sudo", "-n", "asterisk", "-rx"]; default: `asterisk -rx` when installed.
+    cli_command: tuple[str, ...] | None = None
 
 
 class HttpSettings(_Strict):
