@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -365,8 +365,14 @@ def _module_dir(root: str) -> str:
     raise SandboxError("sandbox.no_modules", "cannot find Asterisk's module directory")
 
 
-def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
-    """Fill the templates in asterisk-conf/ into the instance's etc/."""
+def render_config(
+    inst: Instance, stasis_fallback: str = "agent", files: Mapping[str, str] | None = None
+) -> None:
+    """Fill the templates in asterisk-conf/ into the instance's etc/.
+
+    ``files`` (path under etc/ -> text) replaces the templates and dialplan/
+    altogether: an instance configured the way an admin would, from given files.
+    """
     host = inst.host_dir
     etc = host / "etc"
     if etc.exists():
@@ -403,12 +409,17 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
             text = text.replace(f"@{key}@", value)
         return text
 
-    for src in CONF_TEMPLATES.rglob("*"):
+    if files is not None:
+        for rel, text in files.items():
+            dst = etc / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(fill(text))
+    for src in CONF_TEMPLATES.rglob("*") if files is None else ():
         if src.is_file():
             dst = etc / src.relative_to(CONF_TEMPLATES)
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_text(fill(src.read_text()))
-    for src in DIALPLAN_DIR.rglob("*.conf"):
+    for src in DIALPLAN_DIR.rglob("*.conf") if files is None else ():
         dst = etc / "dialplan" / src.relative_to(DIALPLAN_DIR)
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(fill(src.read_text()))
@@ -434,8 +445,14 @@ def up(
     requested_ports: dict[str, int] | None = None,
     stasis_fallback: str = "agent",
     timeout: float = 60.0,
+    files: Mapping[str, str] | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> tuple[Instance, bool]:
     """Start instance ``name``; return it and whether it was started now.
+
+    ``files`` configures it from given files instead of the templates (see
+    ``render_config``); ``credentials`` then names the ARI and AMI users those
+    files define (``ari_user``, ``ari_password``, ``ami_user``, ``ami_secret``).
 
     Starting a running instance is not an error: it is returned as is.
     """
@@ -464,7 +481,9 @@ def up(
             ami_secret=secrets.token_urlsafe(18),
             app=app,
         )
-        render_config(inst, stasis_fallback)
+        for key, value in (credentials or {}).items():
+            setattr(inst, key, value)
+        render_config(inst, stasis_fallback, files)
         conf = f"{inst.ast_dir}/etc/asterisk.conf"
         if mode == "chroot":
             script = (
