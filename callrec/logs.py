@@ -1,8 +1,12 @@
 """Log set-up for ``callrec serve``: plain text, or one JSON object per line.
 
 JSON lines carry ``call_id``, ``segment`` and ``recording_id`` whenever the line
-is about a call (``callcore.log_context``), so an operator can pull one call's
-story out of a day's log with ``jq 'select(.call_id == "...")'``.
+is about a call, so an operator can pull one call's story out of a day's log
+with ``jq 'select(.call_id == "...")'``. A line is about a call when code bound
+the call (``callcore.log_context``), or when one of its arguments is an id of a
+call in progress (call id, channel id, recording id, capture name), or of one
+that ended recently: ``CallFields`` looks them up in the live-call registry,
+so the call paths need not thread the ids through every log call.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
 from callcore.log_context import FIELDS, CallContextFilter
+from callcore.state import CallState
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -49,6 +56,60 @@ class TextFormatter(logging.Formatter):
         return f"{text} [{' '.join(parts)}]" if parts else text
 
 
+class CallFields(logging.Filter):
+    """Adds the call fields to records whose arguments name a call's id.
+
+    ``calls`` returns the calls in progress. Ended calls are remembered in a
+    bounded table (``remember`` ids), so lines written just after a call ends
+    still carry its fields, and no memory grows with the day's calls.
+    """
+
+    def __init__(self, calls: Callable[[], Iterable[CallState]], remember: int = 4096) -> None:
+        super().__init__()
+        self.calls = calls
+        self.remember = remember
+        self._recent: OrderedDict[str, dict[str, str | int]] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "call_id", None) is not None:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        tokens = [a for a in args if isinstance(a, str) and len(a) >= 8]
+        if not tokens:
+            return True
+        try:
+            index = self._index()
+        except RuntimeError:  # the registry changed under a thread's log call: skip, never fail
+            index = {}
+        for token in tokens:
+            fields = index.get(token) or self._recent.get(token)
+            if fields:
+                for key, value in fields.items():
+                    setattr(record, key, value)
+                break
+        return True
+
+    def _index(self) -> dict[str, dict[str, str | int]]:
+        index: dict[str, dict[str, str | int]] = {}
+        for call in self.calls():
+            fields: dict[str, str | int] = {"call_id": call.call_id}
+            keys = [call.call_id, *call.channels.values()]
+            seg = call.segment
+            if seg is not None:
+                fields["segment"] = seg.segment_no
+                fields["recording_id"] = seg.recording_id
+                keys.append(seg.recording_id)
+                keys.extend(c.handle for c in seg.captures.values())
+            for key in keys:
+                if key:
+                    index[key] = fields
+                    self._recent[key] = fields
+                    self._recent.move_to_end(key)
+        while len(self._recent) > self.remember:
+            self._recent.popitem(last=False)
+        return index
+
+
 def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] | str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(CallContextFilter())
@@ -56,3 +117,11 @@ def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] | str = "tex
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def watch_calls(calls: Callable[[], Iterable[CallState]]) -> CallFields:
+    """From now on, root handlers add the fields of the call a line names."""
+    found = CallFields(calls)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(found)
+    return found

@@ -30,6 +30,7 @@ from callcore.call_settings import fill_endpoint
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
+from callrec.logs import watch_calls
 from callrec.policy_holder import PolicyHolder
 from callrec.settings import ServiceSettings, SettingsError, sandbox_instance
 from console.app import build_app
@@ -97,6 +98,7 @@ class Service:
         self.policy = PolicyHolder(settings.policy_config)
         self.storage = StorageService.open(settings.storage)
         self.registry = CallRegistry()
+        self.call_fields = watch_calls(self.registry.all)
         self.registry.post_transfer_mode = lambda call: self.policy.config.post_transfer_mode_for(
             call.campaign, call.lead_list
         )
@@ -209,6 +211,8 @@ class Service:
 
     async def stop(self) -> None:
         self.stop_event.set()
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self.call_fields)
         if self.runner is not None:
             await self.runner.cleanup()
         if self.agi is not None:

@@ -108,6 +108,18 @@ async def test_printed_snippets_make_a_working_node_and_doctor_names_each_mistak
         with sqlite3.connect(n.tmp / "callrec.db") as db:
             rows = dict(db.execute("SELECT source, call_id FROM recordings").fetchall())
         assert set(rows) == {"ari", "agi"} and rows["ari"] == stasis_call, rows
+        # JSON log lines: every line naming either call carries its fields.
+        logged = [
+            json.loads(line)
+            for line in (n.tmp / "serve.log").read_text().splitlines()
+            if line.startswith("{")
+        ]
+        about = [line for line in logged if rows["agi"] in line["message"]]
+        about += [line for line in logged if stasis_call in line["message"]]
+        assert about and all(line.get("call_id") in rows.values() for line in about), about
+        assert {line["call_id"] for line in logged if line.get("recording_id")} == set(
+            rows.values()
+        ), logged
 
         # Planted mistake 1: the dialplan include left out.
         ext = n.etc / "extensions.conf"
