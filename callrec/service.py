@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,10 @@ from callcore.call_settings import fill_endpoint
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
+from callrec.cluster import Cluster
 from callrec.logs import watch_calls
 from callrec.policy_holder import PolicyHolder
-from callrec.settings import ServiceSettings, SettingsError, sandbox_instance
+from callrec.settings import ServiceSettings, SettingsError, node_name, sandbox_instance
 from console.app import build_app
 from storage.jobs import run_nightly
 from storage.service import StorageService
@@ -99,6 +99,9 @@ class Service:
         self.storage = StorageService.open(settings.storage)
         self.registry = CallRegistry()
         self.call_fields = watch_calls(self.registry.all)
+        self.node_id = node_name(settings)
+        self.cluster = Cluster(self.storage.db, self.registry, self.node_id)
+        self.registry.cluster = self.cluster
         self.registry.post_transfer_mode = lambda call: self.policy.config.post_transfer_mode_for(
             call.campaign, call.lead_list
         )
@@ -191,6 +194,8 @@ class Service:
         if server is not None and server.sockets:
             port = server.sockets[0].getsockname()[1]
         self.http_url = f"http://{s.http.host}:{port}"
+        self.cluster.node_url = s.http.public_url or self.http_url
+        self._tasks.append(asyncio.create_task(self.cluster.run(self.stop_event)))
         self._tasks.append(asyncio.create_task(self.policy.watch()))
         with contextlib.suppress(NotImplementedError, RuntimeError):
             self.policy.install_sighup(asyncio.get_running_loop())
@@ -232,7 +237,7 @@ class Service:
         return "\n".join(
             [
                 f"callrec serving on {self.http_url}  (console: {self.http_url}/console)",
-                f"  node      {s.node_id or socket.gethostname()}",
+                f"  node      {self.node_id}",
                 f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
                 f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
                 f"FastAGI on 127.0.0.1:{self.link.agi_port}",

@@ -14,6 +14,7 @@ the demo's SQLite. Only ``callrec demo`` runs on embedded defaults.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -119,6 +120,8 @@ class HttpSettings(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     users_file: Path | None = None
     max_body_bytes: int = 64 * 1024
+    # How the other nodes' users reach this node's API (default: the listening URL).
+    public_url: str | None = None
 
 
 class DtmfSettings(_Strict):
@@ -137,7 +140,7 @@ class DtmfSettings(_Strict):
 class ServiceSettings(_Strict):
     policy_config: Path | None = None  # None: embedded defaults
     state_dir: Path = Path("var/callrec/state")
-    node_id: str | None = None  # default: host name + instance
+    node_id: str | None = None  # default: host name (+ "-" + sandbox instance)
     asterisk: AsteriskSettings = AsteriskSettings()
     endpoints: EndpointSettings = EndpointSettings()
     http: HttpSettings = HttpSettings()
@@ -224,6 +227,14 @@ def load_settings(path: Path | None, use: Use = "serve") -> ServiceSettings:
             "storage": settings.storage.resolved(base),
         }
     )
+
+
+def node_name(settings: ServiceSettings) -> str:
+    """This node's id among the site's nodes (unique per node: set it when hosts repeat)."""
+    if settings.node_id:
+        return settings.node_id
+    host = socket.gethostname()
+    return f"{host}-{settings.asterisk.instance}" if settings.asterisk.instance else host
 
 
 def sandbox_instance(settings: ServiceSettings) -> sandbox.Instance | None:

@@ -185,12 +185,39 @@ async def test_two_nodes_share_the_work_without_doubles(site: Site, tmp_path: Pa
             async def recording(base: str) -> bool:
                 async with http.get(f"{base}/api/calls") as resp:
                     calls = (await resp.json())["calls"]
-                return sum(1 for c in calls if c["recording"]) == 2
+                return sum(1 for c in calls if c["recording"] and "node" not in c) == 2
 
             for base in bases:
                 await wait_for(
                     lambda base=base: recording(base), 30, f"2 calls recording on {base}"
                 )
+            # Either node's API lists the calls of both; acting on the other node's call
+            # answers with the node that owns it, and that node acts on it.
+            (_, base_a), (_, base_b) = procs["a"], procs["b"]
+
+            async def listing(base: str) -> dict[str, dict] | None:
+                async with http.get(f"{base}/api/calls") as resp:
+                    rows = {c["call_id"]: c for c in (await resp.json())["calls"]}
+                return rows if set(rows) == set(call_ids) else None
+
+            for base in (base_a, base_b):
+                rows = await wait_for(lambda base=base: listing(base), 10, f"all calls on {base}")
+                assert {rows[i].get("node") for i in call_ids[2:]} <= {None, "b"}
+                assert {rows[i].get("node") for i in call_ids[:2]} <= {None, "a"}
+            rows = await listing(base_a)
+            assert rows is not None and all(rows[i]["node_url"] == base_b for i in call_ids[2:])
+            b_call = call_ids[2]
+            action = next(a for a, rule in rows[b_call]["allowed"].items() if rule is None)
+            act = f"/api/calls/{b_call}/recording/{action}"
+            async with http.post(f"{base_a}{act}", json={}) as resp:
+                error = (await resp.json())["error"]
+                assert resp.status == 404 and error["code"] == "call.other_node", error
+                assert base_b in error["message"] and "'b'" in error["message"], error
+            async with http.post(f"{base_b}{act}", json={}) as resp:
+                assert resp.status == 200, await resp.text()
+            async with http.get(f"{base_a}/api/calls/{'0' * 32}") as resp:
+                assert (await resp.json())["error"]["code"] == "call.not_found"
+
             await asyncio.sleep(1.5)
             for name, inst in site.asterisks.items():
                 ids = call_ids[:2] if name == "a" else call_ids[2:]
