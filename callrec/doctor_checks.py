@@ -440,6 +440,15 @@ def _tempfile(folder: Path) -> tuple[int, str]:
     return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
 
 
+def _creatable(folder: Path) -> Check | None:
+    """For a directory callrec makes on first use: ok when its nearest parent is writable."""
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    why = _writable(parent) if parent.is_dir() else f"{parent} is not a directory"
+    return None if why else ok("", f"{folder} will be created by callrec under {parent}")
+
+
 def dir_checks(link: AsteriskLink, settings: ServiceSettings) -> list[Check]:
     found = []
     dirs = {
@@ -448,12 +457,16 @@ def dir_checks(link: AsteriskLink, settings: ServiceSettings) -> list[Check]:
         "dirs.state": (settings.state_dir, "state_dir"),
     }
     for check_id, (folder, key) in dirs.items():
+        later = _creatable(folder) if check_id != "dirs.monitor" else None
+        if not folder.is_dir() and later is not None:
+            found.append(ok(check_id, later.detail))
+            continue
         if not folder.is_dir():
             found.append(
                 problem(
                     check_id,
                     f"{folder} ({key}) does not exist",
-                    f"create it (docs/INSTALL.md for owner and mode) or fix {key}",
+                    "create it (docs/INSTALL.md for owner and mode) or fix " + key,
                 )
             )
             continue
@@ -553,7 +566,10 @@ async def upload_checks(settings: ServiceSettings) -> list[Check]:
         return [ok("upload", "uploads are switched off ([storage.upload] type = none)")]
     if cfg.type == "local":
         folder = cfg.local_dir
-        why = "does not exist" if not folder.is_dir() else _writable(folder)
+        later = None if folder.is_dir() else _creatable(folder)
+        if later is not None:
+            return [ok("upload", later.detail)]
+        why = "cannot be created" if not folder.is_dir() else _writable(folder)
         if why:
             return [
                 problem(

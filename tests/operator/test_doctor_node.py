@@ -68,12 +68,18 @@ def test_database_revision_is_checked_against_the_code(tmp_path: Path) -> None:
     assert found["db.migrated"].ok and found["clock.db"].ok, found
 
 
-def test_a_local_upload_dir_that_is_missing_is_named(tmp_path: Path) -> None:
+def test_a_local_upload_dir_callrec_cannot_make_is_named(tmp_path: Path) -> None:
     settings = _settings(
-        tmp_path, upload=UploadTargetConfig(type="local", local_dir=tmp_path / "nope")
+        tmp_path, upload=UploadTargetConfig(type="local", local_dir=tmp_path / "new" / "dir")
     )
     [check] = asyncio.run(dc.upload_checks(settings))
-    assert not check.ok and "does not exist" in check.detail
+    assert check.ok and "will be created by callrec" in check.detail, check
+    (tmp_path / "file").write_text("")
+    settings = _settings(
+        tmp_path, upload=UploadTargetConfig(type="local", local_dir=tmp_path / "file" / "dir")
+    )
+    [check] = asyncio.run(dc.upload_checks(settings))
+    assert not check.ok and "cannot be created" in check.detail, check
 
 
 def test_report_shapes_and_exit_status(

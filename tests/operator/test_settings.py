@@ -91,8 +91,7 @@ def test_storage_commands_need_only_the_storage_keys(
 ) -> None:
     monkeypatch.delenv("CALLREC_DB", raising=False)
     text = (
-        "[storage]\ndb_url = 'sqlite:///x.db'\nstore_root = 's'\n"
-        "[storage.upload]\ntype = 'none'\n"
+        "[storage]\ndb_url = 'sqlite:///x.db'\nstore_root = 's'\n[storage.upload]\ntype = 'none'\n"
     )
     path = write(tmp_path, text)
     assert load_settings(path, "storage").storage.upload.type == "none"

@@ -191,6 +191,12 @@ async def test_two_nodes_share_the_work_without_doubles(site: Site, tmp_path: Pa
                 await wait_for(
                     lambda base=base: recording(base), 30, f"2 calls recording on {base}"
                 )
+            # Both nodes (the project's own sandbox set-up, PostgreSQL) check green.
+            for name, settings in site.nodes.items():
+                out = callrec("doctor", "--settings", str(settings), "--min-free-mb", "1")
+                assert out.returncode == 0, f"node {name}:\n{out.stdout}{out.stderr}"
+                assert "clock.db" in out.stdout and "postgresql" in out.stdout
+
             # Either node's API lists the calls of both; acting on the other node's call
             # answers with the node that owns it, and that node acts on it.
             (_, base_a), (_, base_b) = procs["a"], procs["b"]
