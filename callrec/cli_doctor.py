@@ -37,7 +37,8 @@ def _doctor(args: argparse.Namespace) -> int:
 
 async def diagnose(settings_file: Path | None, min_free_mb: int = 1024) -> list[Any]:
     """Every check for the node described by ``settings_file`` (or $CALLREC_SETTINGS)."""
-    from callrec import doctor_checks as dc
+    from callrec import doctor_asterisk as da
+    from callrec import doctor_node as dn
     from callrec.doctor import Check, ok, problem, run_all
     from callrec.service import asterisk_link
     from callrec.settings import SettingsError, load_settings, settings_path
@@ -48,7 +49,7 @@ async def diagnose(settings_file: Path | None, min_free_mb: int = 1024) -> list[
         link = asterisk_link(settings)
     except SettingsError as exc:
         return [problem("settings", f"[{exc.code}] {exc}", "fix service.toml (docs/OPERATIONS.md)")]
-    cli = dc.cli_runner(settings)
+    cli = da.cli_runner(settings)
 
     async def sync(fn: Any, *a: Any) -> list[Check]:
         result: list[Check] = await asyncio.to_thread(fn, *a)
@@ -56,13 +57,13 @@ async def diagnose(settings_file: Path | None, min_free_mb: int = 1024) -> list[
 
     checks = await run_all(
         [
-            ("ari", lambda: dc.ari_checks(link, settings)),
-            ("ami", lambda: dc.ami_checks(link, cli)),
-            ("dialplan", lambda: sync(dc.dialplan_checks, cli, settings)),
-            ("dirs", lambda: sync(dc.dir_checks, link, settings)),
-            ("db", lambda: sync(dc.db_checks, settings)),
-            ("upload", lambda: dc.upload_checks(settings)),
-            ("disk", lambda: sync(dc.disk_checks, link, settings, min_free_mb)),
+            ("ari", lambda: da.ari_checks(link, settings)),
+            ("ami", lambda: da.ami_checks(link, cli)),
+            ("dialplan", lambda: sync(da.dialplan_checks, cli, settings)),
+            ("dirs", lambda: sync(dn.dir_checks, link, settings)),
+            ("db", lambda: sync(dn.db_checks, settings)),
+            ("upload", lambda: dn.upload_checks(settings)),
+            ("disk", lambda: sync(dn.disk_checks, link, settings, min_free_mb)),
         ]
     )
     return [ok("settings", f"{path} read"), *checks]

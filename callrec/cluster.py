@@ -34,8 +34,7 @@ class Cluster:
 
     def calls(self) -> list[dict[str, Any]]:
         return [
-            {**c.snapshot, "node": c.node_id, "node_url": c.node_url}
-            for c in self._others.values()
+            {**c.snapshot, "node": c.node_id, "node_url": c.node_url} for c in self._others.values()
         ]
 
     def sync(self) -> None:

@@ -3,7 +3,8 @@
 Every check asks the part itself (ARI, AMI, Asterisk's CLI, the database, the
 upload target, the file system), never callrec's own idea of it, and answers
 ok or problem with the fix an operator should make. The checks live in
-``callrec.doctor_checks``; this module runs them and renders the report.
+``callrec.doctor_asterisk`` and ``callrec.doctor_node``; this module runs them
+and renders the report.
 """
 
 from __future__ import annotations
@@ -33,6 +34,20 @@ def ok(check_id: str, detail: str) -> Check:
 
 def problem(check_id: str, detail: str, fix: str) -> Check:
     return Check(check_id, False, detail, fix)
+
+
+MAX_SKEW_SECONDS = 2.0
+
+
+def clock_skew(check_id: str, what: str, skew: float, tolerance: float = 0.0) -> Check:
+    """``skew`` seconds between another part's clock and this node's; ``tolerance`` for
+    the part's resolution (whole seconds for Asterisk and SQLite)."""
+    text = f"{what}'s clock is {skew:+.1f}s from this node's"
+    if abs(skew) > MAX_SKEW_SECONDS + tolerance:
+        return problem(
+            check_id, text, "run NTP (chrony or systemd-timesyncd) on every host of the site"
+        )
+    return ok(check_id, text)
 
 
 CheckFn = Callable[[], Awaitable[list[Check]]]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from callrec import doctor_checks as dc
+from callrec import doctor_node as dc
 from callrec.cli import main
 from callrec.doctor import Check, render_json, render_text
 from callrec.settings import ServiceSettings
