@@ -61,6 +61,7 @@ async def diagnose(settings_file: Path | None, min_free_mb: int = 1024) -> list[
             ("ami", lambda: da.ami_checks(link, cli)),
             ("dialplan", lambda: sync(da.dialplan_checks, cli, settings)),
             ("dirs", lambda: sync(dn.dir_checks, link, settings)),
+            ("dirs.monitor.asterisk", lambda: sync(da.monitor_dir_check, cli, link)),
             ("db", lambda: sync(dn.db_checks, settings)),
             ("upload", lambda: dn.upload_checks(settings)),
             ("disk", lambda: sync(dn.disk_checks, link, settings, min_free_mb)),

@@ -407,3 +407,37 @@ def dialplan_checks(cli: Cli | None, settings: ServiceSettings) -> list[Check]:
     else:
         found.append(ok("dialplan.features", "callrec_toggle and callrec_pause are mapped"))
     return found
+
+
+def monitor_dir_check(cli: Cli | None, link: AsteriskLink) -> list[Check]:
+    """MixMonitor's relative files (the dialplan's fallback recordings) land in
+    Asterisk's spool/monitor: that must be the directory callrec watches."""
+    what = "Asterisk's monitor directory"
+    if cli is None:
+        return [_cli_problem("dirs.monitor.asterisk", what, None)]
+    try:
+        out = cli("core show settings")
+    except CliUnavailable as exc:
+        return [_cli_problem("dirs.monitor.asterisk", what, exc)]
+    spool = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in out.splitlines()
+            if line.strip().startswith("Spool directory:")
+        ),
+        "",
+    )
+    if not spool:
+        return [problem("dirs.monitor.asterisk", "Asterisk did not say its spool directory", "")]
+    expected = f"{spool.rstrip('/')}/monitor"
+    if expected != link.monitor_dir_asterisk.rstrip("/"):
+        return [
+            problem(
+                "dirs.monitor.asterisk",
+                f"Asterisk writes MixMonitor files to {expected}, but this node expects "
+                f"{link.monitor_dir_asterisk}",
+                "set [asterisk] asterisk_monitor_dir (and monitor_dir, as this host sees it) "
+                "to Asterisk's astspooldir/monitor",
+            )
+        ]
+    return [ok("dirs.monitor.asterisk", f"Asterisk's MixMonitor directory is {expected}")]

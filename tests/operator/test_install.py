@@ -1,7 +1,8 @@
 """Install on an existing Asterisk: a second sandbox configured only from the
 printed snippets runs recorded calls on both call paths with `doctor` green,
 and each planted mistake (missing include, wrong AMI classes, a directory
-callrec cannot write) is named by `doctor`."""
+callrec cannot write, the wrong monitor directory) is named by `doctor`.
+`db upgrade`, `serve` and `recordings list` all read the one service.toml."""
 
 from __future__ import annotations
 
@@ -162,5 +163,20 @@ async def test_printed_snippets_make_a_working_node_and_doctor_names_each_mistak
         assert "callrec cannot write" in found["dirs.recording"]
 
         assert problems(doctor(n)) == {}
+
+        # Planted mistake 4: the node told the wrong monitor directory.
+        good = n.settings.read_text()
+        n.settings.write_text(
+            good.replace(
+                f'asterisk_monitor_dir = "{n.ast_dir}/spool/monitor"',
+                'asterisk_monitor_dir = "/elsewhere"',
+            )
+        )
+        try:
+            found = problems(doctor(n))
+        finally:
+            n.settings.write_text(good)
+        assert set(found) == {"dirs.monitor.asterisk"}, found
+        assert f"{n.ast_dir}/spool/monitor" in found["dirs.monitor.asterisk"]
     finally:
         stop_serve(proc, n)
