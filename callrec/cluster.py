@@ -27,6 +27,7 @@ class Cluster:
         self.node_id = node_id
         self.node_url = ""
         self._others: dict[str, live_calls.RemoteCall] = {}
+        self._idle = False
 
     def owner(self, call_id: str) -> tuple[str, str] | None:
         found = self._others.get(call_id)
@@ -43,7 +44,9 @@ class Cluster:
             {**self.registry.snapshot(call), "node": self.node_id, "node_url": self.node_url}
             for call in self.registry.all()
         ]
-        live_calls.publish(self.db, self.node_id, self.node_url, ours)
+        if ours or not self._idle:  # an idle node writes once, not every second
+            live_calls.publish(self.db, self.node_id, self.node_url, ours)
+        self._idle = not ours
         self._others = {c.call_id: c for c in live_calls.others(self.db, self.node_id)}
 
     async def run(self, stop: asyncio.Event, every: float = 1.0) -> None:
