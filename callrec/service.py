@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import make_url
 
 from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
@@ -241,7 +242,7 @@ class Service:
                 f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
                 f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
                 f"FastAGI on 127.0.0.1:{self.link.agi_port}",
-                f"  database  {s.storage.db_url}",
+                f"  database  {make_url(s.storage.db_url).render_as_string(hide_password=True)}",
                 f"  files     {s.storage.store_root}",
                 f"  uploads   {upload.type}: {target}",
                 f"  state     {s.state_dir}",
