@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -59,16 +60,26 @@ class TextFormatter(logging.Formatter):
 class CallFields(logging.Filter):
     """Adds the call fields to records whose arguments name a call's id.
 
-    ``calls`` returns the calls in progress. Ended calls are remembered in a
-    bounded table (``remember`` ids), so lines written just after a call ends
-    still carry its fields, and no memory grows with the day's calls.
+    ``calls`` returns the calls in progress. The id table is rebuilt at most
+    every ``max_age`` seconds, or at once when a line names an id it lacks
+    (a new call or segment), so a busy log does not walk every call per line.
+    Ended calls are remembered in a bounded table (``remember`` ids), so lines
+    written just after a call ends still carry its fields, and no memory grows
+    with the day's calls.
     """
 
-    def __init__(self, calls: Callable[[], Iterable[CallState]], remember: int = 4096) -> None:
+    def __init__(
+        self,
+        calls: Callable[[], Iterable[CallState]],
+        remember: int = 4096,
+        max_age: float = 0.25,
+    ) -> None:
         super().__init__()
         self.calls = calls
         self.remember = remember
+        self.max_age = max_age
         self._recent: OrderedDict[str, dict[str, str | int]] = OrderedDict()
+        self._built_at = -1e9
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "call_id", None) is not None:
@@ -78,20 +89,30 @@ class CallFields(logging.Filter):
         if not tokens:
             return True
         try:
-            index = self._index()
+            now = time.monotonic()
+            fresh = now - self._built_at <= self.max_age
+            if not fresh:
+                self._rebuild(now)
+            fields = self._find(tokens)
+            if fields is None and fresh:
+                self._rebuild(now)
+                fields = self._find(tokens)
         except RuntimeError:  # the registry changed under a thread's log call: skip, never fail
-            index = {}
-        for token in tokens:
-            fields = index.get(token) or self._recent.get(token)
-            if fields:
-                for key, value in fields.items():
-                    setattr(record, key, value)
-                break
+            return True
+        for key, value in (fields or {}).items():
+            setattr(record, key, value)
         return True
 
-    def _index(self) -> dict[str, dict[str, str | int]]:
-        index: dict[str, dict[str, str | int]] = {}
-        for call in self.calls():
+    def _find(self, tokens: list[str]) -> dict[str, str | int] | None:
+        for token in tokens:
+            fields = self._recent.get(token)
+            if fields:
+                return fields
+        return None
+
+    def _rebuild(self, now: float) -> None:
+        live = 0
+        for call in list(self.calls()):
             fields: dict[str, str | int] = {"call_id": call.call_id}
             keys = [call.call_id, *call.channels.values()]
             seg = call.segment
@@ -102,12 +123,13 @@ class CallFields(logging.Filter):
                 keys.extend(c.handle for c in seg.captures.values())
             for key in keys:
                 if key:
-                    index[key] = fields
+                    live += 1
                     self._recent[key] = fields
                     self._recent.move_to_end(key)
-        while len(self._recent) > self.remember:
+        # Never forget a live call's ids: the bound grows with the calls in progress.
+        while len(self._recent) > max(self.remember, 2 * live):
             self._recent.popitem(last=False)
-        return index
+        self._built_at = now
 
 
 def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] | str = "text") -> None:

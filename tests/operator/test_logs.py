@@ -76,10 +76,11 @@ def test_an_ended_call_is_remembered_within_bounds(logged) -> None:
         call.channels = {}
         call.segment = None
     calls.extend(many)
-    log.info("tick %s", "nothing-here")
+    log.info("tick %s", "nothing-here")  # the ten are seen (live ids are never dropped)
     calls.clear()
+    log.info("tick %s", "nothing-here")  # none live: the table shrinks to its 8 newest ids
     log.info("call %s again", "c" * 32)
-    assert "call_id" not in lines(out)[-1]  # forgotten: the table keeps 8 ids
+    assert "call_id" not in lines(out)[-1]  # forgotten
 
 
 def test_bound_context_and_extra_win(logged) -> None:
@@ -98,3 +99,16 @@ def test_text_format_appends_the_fields() -> None:
     record.call_id = "c"
     record.segment = 1
     assert TextFormatter().format(record).endswith("call c [call_id=c segment=1]")
+
+
+def test_live_calls_are_never_forgotten_however_many(logged) -> None:
+    log, out, calls = logged  # the filter remembers 8 ids; 30 calls have 60+ ids
+    for i in range(30):
+        call = _call()
+        call.call_id = f"{i:032x}"
+        call.channels = {"customer": f"chan-{i}"}
+        call.segment = None
+        calls.append(call)
+    for i in (0, 29, 0):
+        log.info("channel %s hung up", f"chan-{i}")
+        assert lines(out)[-1]["call_id"] == f"{i:032x}"
