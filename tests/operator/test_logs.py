@@ -106,9 +106,9 @@ def test_live_calls_are_never_forgotten_however_many(logged) -> None:
     for i in range(30):
         call = _call()
         call.call_id = f"{i:032x}"
-        call.channels = {"customer": f"chan-{i}"}
+        call.channels = {"customer": f"channel-{i:04d}"}
         call.segment = None
         calls.append(call)
     for i in (0, 29, 0):
-        log.info("channel %s hung up", f"chan-{i}")
+        log.info("channel %s hung up", f"channel-{i:04d}")
         assert lines(out)[-1]["call_id"] == f"{i:032x}"
