@@ -17,10 +17,10 @@ from agi_scripts.controller import AgiController
 from agi_scripts.facts import valid_agent_id
 from agi_scripts.mixmonitor import MonitorDir
 from agi_scripts.server import AgiServer
+from callcore.call_settings import CallPathSettings
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
-from callrec.settings import ServiceSettings
 from policy import Config
 
 log = logging.getLogger("callrec.agi.service")
@@ -39,7 +39,7 @@ class AgiService:
 
     def __init__(
         self,
-        settings: ServiceSettings,
+        settings: CallPathSettings,
         policy: Callable[[], Config],
         registry: CallRegistry,
         handoff: Handoff,

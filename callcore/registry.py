@@ -18,6 +18,29 @@ class CallNotFound(LookupError):
     code = "call.not_found"
 
 
+class CallOnOtherNode(CallNotFound):
+    """The call is in progress on another node: act on it through that node's API."""
+
+    code = "call.other_node"
+
+    def __init__(self, call_id: str, node: str, url: str) -> None:
+        super().__init__(f"call {call_id!r} is on node {node!r}: use its API at {url}")
+        self.node = node
+        self.url = url
+
+
+class ClusterView(Protocol):
+    """The other nodes' calls in progress (multi-node sites; see callrec.cluster)."""
+
+    def owner(self, call_id: str) -> tuple[str, str] | None:
+        """(node id, API URL) of the node that has the call, if another node has it."""
+        ...
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Snapshots of the other nodes' calls, each with ``node`` and ``node_url``."""
+        ...
+
+
 class CallController(Protocol):
     async def perform(self, call: CallState, action: str) -> None:
         """Start/stop/pause/resume; the action was already checked as allowed."""
@@ -31,6 +54,7 @@ class CallRegistry:
         self.bus = bus or EventBus()
         self._calls: dict[str, tuple[CallState, CallController]] = {}
         self.post_transfer_mode: Any = None  # set by the service: (call) -> mode str
+        self.cluster: ClusterView | None = None  # set by the service: the other nodes
 
     def register(self, call: CallState, controller: CallController) -> None:
         self._calls[call.call_id] = (call, controller)
@@ -45,10 +69,17 @@ class CallRegistry:
         try:
             return self._calls[call_id][0]
         except KeyError:
+            owner = self.cluster.owner(call_id) if self.cluster is not None else None
+            if owner is not None:
+                raise CallOnOtherNode(call_id, *owner) from None
             raise CallNotFound(f"no call {call_id!r} in progress") from None
 
     def all(self) -> list[CallState]:
         return [call for call, _ in self._calls.values()]
+
+    def remote(self) -> list[dict[str, Any]]:
+        """Snapshots of calls in progress on the other nodes (none on a single node)."""
+        return self.cluster.calls() if self.cluster is not None else []
 
     def changed(self, call: CallState) -> None:
         self.bus.publish({"type": "call", "call": self.snapshot(call)})

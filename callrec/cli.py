@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "callrec.cli_users",
     "callrec.cli_verify",
     "callrec.cli_audit",
+    "callrec.cli_doctor",
 )
 
 

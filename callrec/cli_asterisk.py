@@ -1,10 +1,13 @@
-"""``callrec asterisk up|down|status|cli``: the local Asterisk sandbox."""
+"""``callrec asterisk up|down|status|cli``: the local Asterisk sandbox;
+``print-config``: the snippets to add to an existing Asterisk for this node."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from callrec import sandbox
@@ -38,6 +41,18 @@ def register(subparsers: Any) -> None:
     status.add_argument("--name", default="default")
     status.add_argument("--json", action="store_true", help="machine-readable, with credentials")
     status.set_defaults(handler=_status)
+
+    pc = sub.add_parser(
+        "print-config",
+        help="print what to add to an existing Asterisk for this node (docs/INSTALL.md)",
+    )
+    pc.add_argument(
+        "--settings", type=Path, default=None, help="this node's service.toml ($CALLREC_SETTINGS)"
+    )
+    pc.add_argument(
+        "--etc-dir", type=Path, default=Path("/etc/asterisk"), help="Asterisk's config directory"
+    )
+    pc.set_defaults(handler=_print_config)
 
     cli = sub.add_parser("cli", help="run one Asterisk CLI command")
     cli.add_argument("--name", default="default")
@@ -123,4 +138,17 @@ def _cli(args: argparse.Namespace) -> int:
         print(f"Asterisk {args.name!r} is not running: start it with `callrec asterisk up`")
         return 3
     print(inst.cli(" ".join(args.command)), end="")
+    return 0
+
+
+def _print_config(args: argparse.Namespace) -> int:
+    from callrec.asterisk_config import render, snippets
+    from callrec.settings import SettingsError, load_settings, settings_path
+
+    try:
+        settings = load_settings(settings_path(args.settings), "serve")
+        print(render(snippets(settings), args.etc_dir), end="")
+    except SettingsError as exc:
+        print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+        return 1
     return 0

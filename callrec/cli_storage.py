@@ -4,6 +4,10 @@ outbox, recordings and erasure.
 The CLI acts as the local administrator (``cli`` actor with ``admin``), so it
 goes through the same service methods, checks and audit log as the web API.
 Errors print their stable code and exit with status 1.
+
+They read the ``[storage]`` table of the node's ``service.toml``, the same
+file ``callrec serve`` reads (``--settings`` or ``$CALLREC_SETTINGS``); with
+no file, ``--db`` or ``$CALLREC_DB`` must name the database.
 """
 
 from __future__ import annotations
@@ -16,14 +20,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from storage.config import DEFAULT_DB_URL, StorageConfig, load_storage_config
+from callrec.settings import SettingsError
+from storage.config import StorageConfig
 from storage.errors import StorageError
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _config(args: argparse.Namespace) -> StorageConfig:
-    cfg = load_storage_config(Path(args.config) if args.config else None)
+    from callrec.settings import SETTINGS_ENV, SettingsMissing, load_settings
+
+    path = args.settings or os.environ.get(SETTINGS_ENV)
+    if path:
+        cfg = load_settings(Path(path), "storage").storage
+    elif args.db or os.environ.get("CALLREC_DB"):
+        cfg = StorageConfig().resolved(Path.cwd())
+    else:
+        raise SettingsMissing(
+            f"no settings file: pass --settings service.toml or set {SETTINGS_ENV} "
+            "(the file `callrec serve` reads), or name the database with --db or $CALLREC_DB"
+        )
     if args.db:
         cfg = cfg.model_copy(update={"db_url": args.db}).resolved(Path.cwd())
     return cfg
@@ -47,6 +63,9 @@ def _wrap(fn: Handler) -> Handler:
             return fn(args)
         except StorageError as exc:
             print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+            return 1
+        except SettingsError as exc:
+            print(f"error [{exc.code}]: {exc}", file=sys.stderr)
             return 1
 
     return run
@@ -172,10 +191,11 @@ def _erase(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--db",
-        help=f"database URL (default: $CALLREC_DB, else {DEFAULT_DB_URL} under the cwd)",
+        "--settings",
+        help="this node's service.toml, whose [storage] table to use (default: "
+        "$CALLREC_SETTINGS); the file `callrec serve` reads",
     )
-    common.add_argument("--config", help="callrec.toml whose [storage] table to use")
+    common.add_argument("--db", help="database URL, overriding [storage] db_url and $CALLREC_DB")
 
     def add(parent: Any, name: str, fn: Handler, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, parents=[common], help=help_)

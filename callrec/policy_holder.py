@@ -14,7 +14,7 @@ import logging
 import signal
 from pathlib import Path
 
-from policy import CallFacts, Config, ConfigError, Decision, decide, load_config
+from policy import CallFacts, Config, ConfigError, Decision, decide, default_config, load_config
 
 log = logging.getLogger("callrec.policy")
 
@@ -25,7 +25,7 @@ class PolicyHolder:
     def __init__(self, path: Path | str | None, config: Config | None = None) -> None:
         self.path = Path(path) if path is not None else None
         if config is None:
-            config = load_config(self.path) if self.path is not None else Config.default()
+            config = load_config(self.path) if self.path is not None else default_config()
         self._config = config
         self._mtimes = self._snapshot()
         self.generation = 0  # bumped on every successful swap

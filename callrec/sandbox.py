@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -406,8 +406,14 @@ def _module_dir(root: str) -> str:
     raise SandboxError("sandbox.no_modules", "cannot find Asterisk's module directory")
 
 
-def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
-    """Fill the templates in asterisk-conf/ into the instance's etc/."""
+def render_config(
+    inst: Instance, stasis_fallback: str = "agent", files: Mapping[str, str] | None = None
+) -> None:
+    """Fill the templates in asterisk-conf/ into the instance's etc/.
+
+    ``files`` (path under etc/ -> text) replaces the templates and dialplan/
+    altogether: an instance configured the way an admin would, from given files.
+    """
     host = inst.host_dir
     etc = host / "etc"
     if etc.exists():
@@ -452,10 +458,13 @@ def render_config(inst: Instance, stasis_fallback: str = "agent") -> None:
         return text
 
     etc.chmod(0o700)
-    for src in CONF_TEMPLATES.rglob("*"):
+    if files is not None:
+        for rel, text in files.items():
+            _write_private(etc / rel, fill(text))
+    for src in CONF_TEMPLATES.rglob("*") if files is None else ():
         if src.is_file():
             _write_private(etc / src.relative_to(CONF_TEMPLATES), fill(src.read_text()))
-    for src in DIALPLAN_DIR.rglob("*.conf"):
+    for src in DIALPLAN_DIR.rglob("*.conf") if files is None else ():
         _write_private(etc / "dialplan" / src.relative_to(DIALPLAN_DIR), fill(src.read_text()))
     if run_as:
         # Asterisk drops root right after start: it must own what it reads and writes.
@@ -506,8 +515,14 @@ def up(
     requested_ports: dict[str, int] | None = None,
     stasis_fallback: str = "agent",
     timeout: float = 60.0,
+    files: Mapping[str, str] | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> tuple[Instance, bool]:
     """Start instance ``name``; return it and whether it was started now.
+
+    ``files`` configures it from given files instead of the templates (see
+    ``render_config``); ``credentials`` then names the ARI and AMI users those
+    files define (``ari_user``, ``ari_password``, ``ami_user``, ``ami_secret``).
 
     Starting a running instance is not an error: it is returned as is. An
     instance whose Asterisk died (killed, crashed) is started again on its old
@@ -546,7 +561,9 @@ def up(
             else secrets.token_hex(24),
             app=app,
         )
-        render_config(inst, stasis_fallback)
+        for key, value in (credentials or {}).items():
+            setattr(inst, key, value)
+        render_config(inst, stasis_fallback, files)
         conf = f"{inst.ast_dir}/etc/asterisk.conf"
         if mode == "chroot":
             script = (

@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,14 @@ from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
 from ari_app.client import AriClient
 from callcore import fallback
+from callcore.call_settings import fill_endpoint
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
+from callrec.cluster import Cluster
+from callrec.logs import watch_calls
 from callrec.policy_holder import PolicyHolder
-from callrec.settings import ServiceSettings, SettingsError, sandbox_instance
+from callrec.settings import ServiceSettings, SettingsError, node_name, sandbox_instance
 from callrec.truth_collector import TruthCollector
 from console.app import build_app
 from storage import verification
@@ -82,7 +84,10 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
     ]
     if missing:
         raise SettingsError(f"[asterisk] needs {', '.join(missing)} (or instance = NAME)")
-    agi_secret = settings.agi.secret()
+    try:
+        agi_secret = settings.agi.secret()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     if agi_secret is None or len(agi_secret) < MIN_SECRET_LENGTH:
         raise SettingsError(
             f"[agi] secret_file must hold the dialplan's CALLREC_AGI_SECRET "
@@ -104,12 +109,6 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
     )
 
 
-def _endpoint(template: str, **values: str) -> str:
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
-
-
 class Service:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -117,6 +116,10 @@ class Service:
         self.policy = PolicyHolder(settings.policy_config)
         self.storage = StorageService.open(settings.storage)
         self.registry = CallRegistry()
+        self.call_fields = watch_calls(self.registry.all)
+        self.node_id = node_name(settings)
+        self.cluster = Cluster(self.storage.db, self.registry, self.node_id)
+        self.registry.cluster = self.cluster
         self.registry.post_transfer_mode = lambda call: self.policy.config.post_transfer_mode_for(
             call.campaign, call.lead_list
         )
@@ -170,10 +173,10 @@ class Service:
             store=self.store,
             handoff=self.handoff,
             recording_dir=link.recording_dir,
-            agent_endpoint=lambda agent: _endpoint(
+            agent_endpoint=lambda agent: fill_endpoint(
                 endpoints.agents.get(agent, endpoints.agent), agent=agent
             ),
-            customer_endpoint=lambda number: _endpoint(
+            customer_endpoint=lambda number: fill_endpoint(
                 endpoints.customer, number=number.lstrip("+")
             ),
             dtmf={s.dtmf.toggle_record: "toggle_record", s.dtmf.toggle_pause: "toggle_pause"},
@@ -215,6 +218,8 @@ class Service:
         if server is not None and server.sockets:
             port = server.sockets[0].getsockname()[1]
         self.http_url = f"http://{s.http.host}:{port}"
+        self.cluster.node_url = s.http.public_url or self.http_url
+        self._tasks.append(asyncio.create_task(self.cluster.run(self.stop_event)))
         self._tasks.append(asyncio.create_task(self.policy.watch()))
         with contextlib.suppress(NotImplementedError, RuntimeError):
             self.policy.install_sighup(asyncio.get_running_loop())
@@ -261,6 +266,8 @@ class Service:
 
     async def stop(self) -> None:
         self.stop_event.set()
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self.call_fields)
         if self.runner is not None:
             await self.runner.cleanup()
         if self.agi is not None:
@@ -282,7 +289,7 @@ class Service:
         return "\n".join(
             [
                 f"callrec serving on {self.http_url}  (console: {self.http_url}/console)",
-                f"  node      {socket.gethostname()}",
+                f"  node      {self.node_id}",
                 f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
                 f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
                 f"FastAGI on 127.0.0.1:{self.link.agi_port}",

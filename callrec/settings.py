@@ -2,24 +2,91 @@
 
 Kept apart from the recording policy (``callrec.toml``, admin-edited and hot
 reloaded): these say which Asterisk to talk to, where to listen and where
-files go, and change only with a restart. Every key has an embedded default,
-so ``callrec serve`` runs with no file at all against the local sandbox.
+files go, and change only with a restart. ``callrec serve`` and every
+storage command read the same file (``--settings`` or ``$CALLREC_SETTINGS``).
+
+A file that names no sandbox instance is a production file: the keys in
+``REQUIRED`` must be spelled out there, and a missing one is an error that
+names the key and why, never a quiet fall-back to the sandbox's parties or
+the demo's SQLite. Only ``callrec demo`` runs on embedded defaults.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from callcore.call_settings import AgiSettings as AgiSettings
+from callcore.call_settings import EndpointSettings as EndpointSettings
 from callrec import sandbox
 from storage.config import StorageConfig
+
+SETTINGS_ENV = "CALLREC_SETTINGS"
+
+Use = Literal["serve", "storage"]
 
 
 class SettingsError(ValueError):
     code = "settings.invalid"
+
+
+class SettingsMissing(SettingsError):
+    """No settings file, or a production setting left out of it."""
+
+    code = "settings.missing"
+
+
+# Keys a production file must set, which commands need them, and why: the
+# embedded defaults are the sandbox's and the demo's, wrong for a real site.
+REQUIRED: dict[str, tuple[frozenset[str], str]] = {
+    "storage.db_url": (
+        frozenset({"serve", "storage"}),
+        "the recordings database; every node of a site names the same PostgreSQL "
+        "($CALLREC_DB also sets it)",
+    ),
+    "storage.store_root": (
+        frozenset({"serve", "storage"}),
+        "where finished recordings are kept until uploaded",
+    ),
+    "storage.upload.type": (
+        frozenset({"serve", "storage"}),
+        'where recordings go: "sftp" (with host, user, key_file, known_hosts), "local" '
+        '(with local_dir) or "none"',
+    ),
+    "policy_config": (
+        frozenset({"serve"}),
+        "the recording policy (callrec.toml) this node applies to every call",
+    ),
+    "state_dir": (
+        frozenset({"serve"}),
+        "this node's live-call state, kept across restarts (not shared between nodes)",
+    ),
+    "asterisk.ari_url": (
+        frozenset({"serve"}),
+        "Asterisk's REST interface, e.g. "
+        "http://127.0.0.1:8088/ari (or instance = NAME for a sandbox)",
+    ),
+    "asterisk.ari_user": (frozenset({"serve"}), "the ARI user of ari.conf"),
+    "asterisk.ari_password": (frozenset({"serve"}), "that ARI user's password"),
+    "asterisk.ami_user": (frozenset({"serve"}), "the AMI user of manager.conf"),
+    "asterisk.ami_secret": (frozenset({"serve"}), "that AMI user's secret"),
+    "endpoints.agent": (
+        frozenset({"serve"}),
+        "the dial string that rings an agent, e.g. PJSIP/{agent} (the default rings the "
+        "sandbox's simulated agent)",
+    ),
+    "endpoints.customer": (
+        frozenset({"serve"}),
+        "the dial string that calls a customer, e.g. PJSIP/{number}@trunk (the default "
+        "rings the sandbox's simulated customer)",
+    ),
+}
 
 
 class _Strict(BaseModel):
@@ -29,7 +96,7 @@ class _Strict(BaseModel):
 class AsteriskSettings(_Strict):
     # Either a sandbox instance name (ports and credentials read from its
     # state), or explicit connection details for a production Asterisk.
-    instance: str | None = "default"
+    instance: str | None = None
     ari_url: str | None = None
     ari_user: str | None = None
     ari_password: str | None = None
@@ -43,14 +110,9 @@ class AsteriskSettings(_Strict):
     monitor_dir: Path | None = None
     # As Asterisk sees the monitor dir (differs from monitor_dir in a chroot).
     asterisk_monitor_dir: str | None = None
-
-
-class EndpointSettings(_Strict):
-    """Dial strings. ``{agent}`` and ``{number}`` are filled from validated ids only."""
-
-    agent: str = "Local/agent@callrec-sim/n"
-    customer: str = "Local/customer@callrec-sim/n"
-    agents: dict[str, str] = Field(default_factory=dict)  # per-agent override
+    # How `callrec doctor` runs an Asterisk CLI command (the command is appended),
+    # e.g. ["sudo", "-n", "asterisk", "-rx"]; default: `asterisk -rx` when installed.
+    cli_command: tuple[str, ...] | None = None
 
 
 class HttpSettings(_Strict):
@@ -64,6 +126,8 @@ class HttpSettings(_Strict):
     # opened on one be used on all. None: a random key per process (sessions end on restart).
     session_secret_file: Path | None = None
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    # How the other nodes' users reach this node's API (default: the listening URL).
+    public_url: str | None = None
 
     def session_secret(self) -> bytes | None:
         if self.session_secret_file is None:
@@ -77,27 +141,6 @@ class HttpSettings(_Strict):
         if len(secret) < 32:
             raise SettingsError("[http] session_secret_file: the key must be at least 32 bytes")
         return secret
-
-
-class AgiSettings(_Strict):
-    host: str = "127.0.0.1"
-    port: int | None = None  # default: the sandbox instance's AGI port, else 4573
-    fallback: Literal["agent", "none"] = "agent"
-    # The dialplan's FastAGI secret (CALLREC_AGI_SECRET); a sandbox instance brings its own.
-    secret_file: Path | None = None
-    allow_peers: list[str] = Field(default_factory=list)  # empty: any peer that knows the secret
-    max_sessions: int = Field(default=128, ge=1)
-    max_session_seconds: float = Field(default=10.0, gt=0)
-    verify_channels: bool = True  # ask Asterisk (AMI) that the named channel is live
-
-    def secret(self) -> str | None:
-        """The secret from ``secret_file`` (first line), or None when none is set."""
-        if self.secret_file is None:
-            return None
-        try:
-            return self.secret_file.read_text().strip() or None
-        except OSError as exc:
-            raise SettingsError(f"[agi] secret_file: {exc.strerror}: {self.secret_file}") from None
 
 
 class DtmfSettings(_Strict):
@@ -116,7 +159,7 @@ class DtmfSettings(_Strict):
 class ServiceSettings(_Strict):
     policy_config: Path | None = None  # None: embedded defaults
     state_dir: Path = Path("var/callrec/state")
-    node_id: str | None = None  # default: host name + instance
+    node_id: str | None = None  # default: host name (+ "-" + sandbox instance)
     asterisk: AsteriskSettings = AsteriskSettings()
     endpoints: EndpointSettings = EndpointSettings()
     http: HttpSettings = HttpSettings()
@@ -125,8 +168,48 @@ class ServiceSettings(_Strict):
     storage: StorageConfig = StorageConfig()
 
 
-def load_settings(path: Path | None) -> ServiceSettings:
-    """Read ``service.toml``; relative paths are relative to the file (or cwd)."""
+def settings_path(given: Path | None) -> Path:
+    """The node's ``service.toml``: ``--settings``, else ``$CALLREC_SETTINGS``."""
+    if given is not None:
+        return given
+    env = os.environ.get(SETTINGS_ENV)
+    if env:
+        return Path(env)
+    raise SettingsMissing(
+        f"no settings file: pass --settings service.toml or set {SETTINGS_ENV} "
+        "(docs/OPERATIONS.md); `callrec demo` runs the sandbox demo on embedded defaults"
+    )
+
+
+def _has(data: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return node not in (None, "")
+
+
+def missing_keys(data: Mapping[str, Any], use: Use) -> list[str]:
+    """Production keys ``use`` needs that the raw TOML ``data`` leaves out."""
+    if _has(data, "asterisk.instance"):
+        return []  # a sandbox instance: the embedded defaults are meant for it
+    missing = []
+    for key, (uses, _why) in REQUIRED.items():
+        if use not in uses or _has(data, key):
+            continue
+        if key == "storage.db_url" and os.environ.get("CALLREC_DB"):
+            continue
+        missing.append(key)
+    return missing
+
+
+def load_settings(path: Path | None, use: Use = "serve") -> ServiceSettings:
+    """Read ``service.toml`` for ``use``; relative paths are relative to the file.
+
+    ``path`` None means the embedded defaults (the demo, and tests that build
+    settings in code); a file must then hold every production key ``use`` needs.
+    """
     base = Path.cwd()
     data: dict[str, Any] = {}
     if path is not None:
@@ -138,6 +221,11 @@ def load_settings(path: Path | None) -> ServiceSettings:
             raise SettingsError(f"{path}: file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: {exc}") from None
+        missing = missing_keys(data, use)
+        if missing:
+            raise SettingsMissing(
+                "\n".join(f"{path}: {key}: not set: {REQUIRED[key][1]}" for key in missing)
+            )
     try:
         settings = ServiceSettings.model_validate(data)
     except ValidationError as exc:
@@ -164,6 +252,14 @@ def load_settings(path: Path | None) -> ServiceSettings:
             "storage": settings.storage.resolved(base),
         }
     )
+
+
+def node_name(settings: ServiceSettings) -> str:
+    """This node's id among the site's nodes (unique per node: set it when hosts repeat)."""
+    if settings.node_id:
+        return settings.node_id
+    host = socket.gethostname()
+    return f"{host}-{settings.asterisk.instance}" if settings.asterisk.instance else host
 
 
 def sandbox_instance(settings: ServiceSettings) -> sandbox.Instance | None:

@@ -70,6 +70,8 @@ async def list_calls(request: web.Request) -> web.Response:
     reg = _registry(request)
     agent = _agent_filter(request)
     calls = [reg.snapshot(c) for c in reg.all() if visible(agent, c)]
+    # Other nodes' calls (multi-node sites), each with its "node" and "node_url".
+    calls += [c for c in reg.remote() if agent is None or c.get("agent") == agent]
     return web.json_response({"calls": calls})
 
 

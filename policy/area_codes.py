@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-from policy.config import US_STATES
 from policy.errors import ConfigIssue
+from policy.us_states import US_STATES
 
 SHIPPED_NAME = "us_area_codes.csv"
 

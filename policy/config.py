@@ -16,17 +16,14 @@ from typing import Annotated, Literal
 import phonenumbers
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from policy.us_states import US_STATES
+
 Mode = Literal["never", "on_demand", "all_calls", "all_force"]
 PostTransferMode = Literal["never", "on_demand", "all_force"]
 CampaignPostTransfer = Literal["follow_global", "never", "on_demand", "all_force"]
 ConsentMode = Literal["either_location", "prospect_location", "user_location"]
 LocationBy = Literal["area_code", "state"]
 
-_STATE_CODES = (
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE "
-    "NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
-)
-US_STATES: frozenset[str] = frozenset(_STATE_CODES.split(" "))
 # Region codes the phone-number library can assign to a number: ISO 3166-1
 # alpha-2 plus AC, TA and XK. A country no number can belong to is useless here.
 COUNTRIES: frozenset[str] = frozenset(phonenumbers.SUPPORTED_REGIONS)
@@ -214,13 +211,6 @@ class Config:
     @property
     def queues(self) -> Mapping[str, QueueSection]:
         return self.model.queues
-
-    @classmethod
-    def default(cls) -> Config:
-        """The config of an empty file: org defaults, shipped area-code table."""
-        from policy.loader import default_config
-
-        return default_config()
 
     def agent(self, agent_id: str) -> AgentProfile:
         profile = self.agents.get(agent_id)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Literal
 
 from policy import reasons as r
-from policy.config import US_STATES, AgentProfile, Config
+from policy.config import AgentProfile, Config
 from policy.facts import CallFacts
 from policy.numbers import ProspectLocation, locate
+from policy.us_states import US_STATES
 
 Legs = Literal["both", "agent", "none"]
 

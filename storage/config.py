@@ -1,4 +1,4 @@
-"""Storage configuration (the ``[storage]`` table of ``callrec.toml``).
+"""Storage configuration (the ``[storage]`` table of the node's ``service.toml``).
 
 Paths are resolved relative to the directory of the file they came from, so a
 config works the same whoever starts the service and from where.

@@ -321,3 +321,20 @@ class Verification(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     checked_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     remote_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LiveCall(Base):
+    """A call in progress on some node, as that node last published it.
+
+    Each node rewrites its own rows every second or so (``storage.live_calls``);
+    rows not refreshed for a while belong to a node that stopped, and are ignored.
+    """
+
+    __tablename__ = "live_calls"
+
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), index=True)
+    node_url: Mapped[str] = mapped_column(Text)
+    agent: Mapped[str] = mapped_column(String(128))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)

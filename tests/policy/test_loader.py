@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policy import Config, ConfigError, ConfigIssue, load_config
+from policy import ConfigError, ConfigIssue, default_config, load_config
 
 
 def write(tmp: Path, name: str, text: str) -> Path:
@@ -24,7 +24,7 @@ def errors_of(path: Path) -> list[ConfigIssue]:
 
 def test_empty_file_is_org_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "callrec.toml", ""))
-    default = Config.default()
+    default = default_config()
     assert cfg.model == default.model
     assert cfg.org.default_region == "US" and cfg.org.default_mode == "on_demand"
     assert cfg.consent.two_party_states == [

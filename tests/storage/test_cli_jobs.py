@@ -23,12 +23,12 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_cli_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg_file = tmp_path / "callrec.toml"
+    cfg_file = tmp_path / "service.toml"
     cfg_file.write_text(
         '[storage]\ndb_url = "sqlite:///data/callrec.db"\nstore_root = "store"\n'
         '[storage.upload]\ntype = "local"\nlocal_dir = "platform"\n'
     )
-    base = ["--config", str(cfg_file)]
+    base = ["--settings", str(cfg_file)]
     assert run(capsys, "db", "upgrade", *base)[0] == 0
     assert (tmp_path / "data" / "callrec.db").exists()
     cfg = load_storage_config(cfg_file)
