@@ -129,7 +129,7 @@ def _known(call: CallState) -> dict[str, Any]:
         "call_id": call.call_id,
         "agent": call.agent,
         "campaign": call.campaign,
-        "decision": dict(call.decision),
+        "decision": call.decision.to_dict() if call.decision else {},
     }
 
 

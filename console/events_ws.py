@@ -57,8 +57,8 @@ def live_fields(call: CallState) -> dict[str, Any]:
     state = "paused" if call.paused else "recording" if call.recording else "not recording"
     return {
         "since": call.created_at,
-        "legs": seg.legs if seg else call.decision.get("legs"),
-        "mode": call.decision.get("mode"),
+        "legs": seg.legs if seg else call.decision.legs if call.decision else None,
+        "mode": call.decision.mode if call.decision else None,
         "segment_since": seg.started_at if seg else None,
         "recording_state": state,
     }

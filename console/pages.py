@@ -15,6 +15,7 @@ import secrets
 from aiohttp import web
 
 from console import auth
+from console.errors import ApiError
 from console.keys import REGISTRY
 from console.render import NAV, RULE_TEXT, VIEW, VIEW_UNASSIGNED, not_found_page, page
 from console.routes import Param, Route

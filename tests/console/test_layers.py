@@ -1,4 +1,5 @@
-"""The console's modules form layers (.importlinter): no import cycle can come back."""
+"""The console's modules form layers (pyproject.toml, [tool.importlinter]):
+no import cycle can come back."""
 
 from __future__ import annotations
 
