@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from storage import audit
 from storage.db import Database
 from storage.lease import claim_job
 from storage.models import (
@@ -360,7 +361,7 @@ def verify(db: Database, store_root: Path, *, since: datetime, node: str | None 
         ]
         now = utcnow()
         for out in outcomes:
-            _store(s, out, now)
+            store_outcome(s, out, now)
             report.counts[out.outcome] += 1
             if out.outcome in BAD:
                 report.problems.append(out)
@@ -399,10 +400,12 @@ def _is_conversation(span: CallSpan, by_call: dict[str, CallSpan]) -> bool:
     return by_call.get(span.call_id) is span
 
 
-def _store(s: Any, out: Outcome, now: datetime) -> None:
+def store_outcome(s: Any, out: Outcome, now: datetime) -> None:
+    """Keep one outcome (insert or update its row; audit it when it is new or changed)."""
     key = out.recording_id or f"gap:{out.linkedid}"
     vid = hashlib.sha256(key.encode()).hexdigest()[:32]
     row = s.get(Verification, vid)
+    before = row.outcome if row is not None else None
     if row is None:
         row = Verification(id=vid, recording_id=out.recording_id)
         s.add(row)
@@ -416,6 +419,10 @@ def _store(s: Any, out: Outcome, now: datetime) -> None:
     row.captured_seconds = out.captured_seconds
     row.details = out.details
     row.checked_at = now
+    if out.recording_id is not None and out.outcome != before:
+        # The recording's own trail (and what recording.verified webhooks are
+        # made from), chained like every audit entry.
+        audit.write(s, "system", "verify", recording_id=out.recording_id, outcome=out.outcome)
 
 
 def _span_seconds(span: CallSpan) -> float:

@@ -19,7 +19,8 @@ from callcore.ground_truth import GroundTruth
 from callrec.cli import main
 from callrec.truth_collector import to_record
 from storage.config import StorageConfig, UploadTargetConfig
-from storage.models import Alert, RecordingFile, Verification
+from storage import audit
+from storage.models import Alert, AuditEntry, RecordingFile, Verification
 from storage.service import StorageService
 from storage.verification import SpanRecord, save_span, verify
 from tests.storage.conftest import make_segment, write_wav
@@ -126,6 +127,10 @@ async def test_outcomes_for_whole_short_missing_silent_and_gaps(
     verify(service.db, service.cfg.store_root, since=since)
     with service.db.session() as s:
         assert len(list(s.scalars(select(Verification)))) == 7
+        # Each recording's outcome is in its audit trail once, chained like any entry.
+        verified = s.scalars(select(AuditEntry).where(AuditEntry.action == "verify")).all()
+        assert sorted(e.recording_id for e in verified) == sorted(ids.values())
+        assert audit.verify(s).ok
 
     toml = tmp_path / "callrec.toml"
     toml.write_text(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,10 +18,11 @@ from sqlalchemy import select
 from storage.config import OutboxConfig, WebhooksConfig, load_storage_config
 from storage.db import open_database
 from storage.errors import ConfigInvalid
-from storage.models import DONE, PENDING, CrmRecord, OutboxItem, Verification
+from storage.models import DONE, PENDING, CrmRecord, OutboxItem
 from storage.permissions import Actor
 from storage.service import StorageService
 from storage.timeutil import utcnow
+from storage.verification import Outcome, store_outcome
 from storage.webhooks import WebhookWorker, collect
 from tests.storage.conftest import make_config, make_segment
 from tests.webhooks.receiver import Receiver
@@ -59,12 +59,7 @@ async def lifecycle(svc: StorageService, tmp_path: Path) -> str:
     """Stored, verified, assigned (manually) and deleted: one of each event."""
     rid = await svc.accept_segment(make_segment(tmp_path, number="+1 415 555 0177"))
     with svc.db.session() as s:
-        s.add(
-            Verification(
-                id=uuid.uuid4().hex, recording_id=rid, outcome="verified", reason="bridged 1 s",
-                details={}, checked_at=utcnow(),
-            )
-        )  # fmt: skip
+        store_outcome(s, Outcome("verified", "bridged 1 s", recording_id=rid), utcnow())
     (tmp_path / "crm.csv").write_text("id,cell_phone\nx9,+1 212 555 0100\n")
     await svc.import_crm(ADMIN, tmp_path / "crm.csv", "individual")
     with svc.db.session() as s:

@@ -62,16 +62,11 @@ def _outcome_triggers() -> None:
     set_outcome = (
         "UPDATE recordings SET verification_outcome = NEW.outcome WHERE id = NEW.recording_id"
     )
-    # The audit entry is the recording's own trail, and what recording.verified
-    # webhooks are made from (storage/webhooks.py tails the audit log).
+    # The 'verify' audit entry (the recording's own trail, and what
+    # recording.verified webhooks are made from) is written by
+    # storage/verification.py through the audit chain, not here: a trigger
+    # cannot compute the chain's hashes.
     sqlite = op.get_bind().dialect.name == 'sqlite'
-    detail = "json_object('outcome', NEW.outcome)" if sqlite else (
-        "json_build_object('outcome', NEW.outcome)"
-    )
-    set_outcome += (
-        "; INSERT INTO audit_log (at, actor, action, recording_id, record_id, detail) "
-        f"VALUES (NEW.checked_at, 'system', 'verify', NEW.recording_id, NULL, {detail})"
-    )
     if sqlite:
         op.execute(
             "CREATE TRIGGER verifications_outcome_insert AFTER INSERT ON verifications "
