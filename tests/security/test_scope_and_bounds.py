@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from agi_scripts.facts import valid_agent_id
-from ari_app.app import SAFE_AGENT
+from callcore.ids import safe_id
 from callcore.registry import CallRegistry
 from callcore.state import CallState
 from console.app import build_app
@@ -46,7 +46,7 @@ async def test_a_long_caller_id_is_stored_not_retried(
 )
 def test_agent_ids_that_could_reach_a_dial_string_are_refused(agent: str) -> None:
     assert not valid_agent_id(agent)
-    assert not SAFE_AGENT.match(agent)
+    assert not safe_id(agent)
     with pytest.raises(UsersError):
         UserStore.from_dict(
             {
@@ -60,7 +60,7 @@ def test_agent_ids_that_could_reach_a_dial_string_are_refused(agent: str) -> Non
 
 def test_plain_agent_ids_still_work() -> None:
     for agent in ("1001", "agent_7", "j.doe", "team-2"):
-        assert valid_agent_id(agent) and SAFE_AGENT.match(agent)
+        assert valid_agent_id(agent) and safe_id(agent)
 
 
 class Originator:
