@@ -18,7 +18,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from storage.models import (
     Recording,
     RecordingFile,
 )
+from storage.errors import PermissionDenied
 from storage.permissions import Actor, Permission
 from storage.phones import require_e164
 from storage.service import FileView, RecordingView
@@ -174,6 +175,16 @@ def allowed_states(actor: Actor, state: str | None) -> list[str]:
     if not allowed:
         actor.require(Permission.VIEW_HISTORY, "list recordings")
     return allowed
+
+
+def scoped(actor: Actor, filt: SearchFilter) -> SearchFilter:
+    """The filter narrowed to the one agent a scoped user may see (docs/CONSOLE.md)."""
+    scope = actor.agent_scope
+    if scope is None:
+        return filt
+    if filt.agent is not None and filt.agent != scope:
+        raise PermissionDenied(f"recordings of agent {filt.agent!r} are not agent {scope}'s")
+    return replace(filt, agent=scope)
 
 
 def build_query(
@@ -329,6 +340,7 @@ def search(
     """One page of the recordings ``actor`` may see that match ``filt``; audited."""
     after = _checked(filt, sort, limit, cursor)
     states = allowed_states(actor, filt.state)
+    filt = scoped(actor, filt)
     with db.session() as s:
         recs, nxt = search_page(
             s, filt, states, sort=sort, limit=limit, cursor=after, region=region
@@ -404,6 +416,7 @@ def export_rows(
     """
     _checked(filt, sort, 1, None)
     states = allowed_states(actor, filt.state)
+    filt = scoped(actor, filt)
     with db.session() as s:
         audit.write(s, actor.name, "export", sort=sort, **filt.audit_detail())
     after: Cursor | None = None

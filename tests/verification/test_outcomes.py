@@ -18,8 +18,8 @@ from sqlalchemy import select
 from callcore.ground_truth import GroundTruth
 from callrec.cli import main
 from callrec.truth_collector import to_record
-from storage.config import StorageConfig, UploadTargetConfig
 from storage import audit
+from storage.config import StorageConfig, UploadTargetConfig
 from storage.models import Alert, AuditEntry, RecordingFile, Verification
 from storage.service import StorageService
 from storage.verification import SpanRecord, save_span, verify
