@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from storage import audit
 from storage.db import Database
+from storage.errors import PermissionDenied
 from storage.models import (
     ASSIGNED,
     DELETED,
@@ -35,7 +36,6 @@ from storage.models import (
     Recording,
     RecordingFile,
 )
-from storage.errors import PermissionDenied
 from storage.permissions import Actor, Permission
 from storage.phones import require_e164
 from storage.service import FileView, RecordingView
