@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import secrets
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -156,6 +158,15 @@ HASH_THREADS = max(1, (os.cpu_count() or 2) // 2)
 HASH_QUEUE = 64
 
 
+def _lower_priority() -> None:
+    """A hashing thread yields the CPU to the event loop's thread (Linux: per-thread nice)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
+HASH_NICE = 10
+
+
 @dataclass
 class Auth:
     users: UserStore
@@ -165,7 +176,9 @@ class Auth:
     secure_cookie: bool = False
     _basic_cache: OrderedDict[bytes, tuple[str, str]] = field(default_factory=OrderedDict)
     _hashers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="scrypt")
+        default_factory=lambda: ThreadPoolExecutor(
+            HASH_THREADS, thread_name_prefix="scrypt", initializer=_lower_priority
+        )
     )
     _queued: int = 0
     revoked: Revocations = field(default_factory=lambda: MemoryRevocations())
