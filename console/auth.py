@@ -306,7 +306,7 @@ def safe_next(value: str | None) -> str:
     """``value`` when it is a path on this site, else "/" (no open redirect).
 
     Browsers drop tabs and line breaks from URLs and read a backslash as a
-    slash, so ``/\t/evil.example`` would become ``//evil.example``, another
+    slash, so ``/\\t/evil.example`` (a tab) would become ``//evil.example``, another
     host: anything with a control character, space or backslash is refused
     before the ``//`` check."""
     if not value or any(ord(c) < 0x21 or c in "\x7f\\" for c in value):
