@@ -470,6 +470,8 @@ def render_config(
         # Asterisk drops root right after start: it must own what it reads and writes.
         for path in [host, *host.rglob("*")]:
             os.chown(path, *run_as, follow_symlinks=False)
+    # Live captures (Asterisk writes them 0644) and the spool stay out of other users' reach.
+    host.chmod(0o700)
 
 
 def _asterisk_user(root: str) -> tuple[int, int] | None:

@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import secrets
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -156,6 +158,15 @@ HASH_THREADS = max(1, (os.cpu_count() or 2) // 2)
 HASH_QUEUE = 64
 
 
+def _lower_priority() -> None:
+    """A hashing thread yields the CPU to the event loop's thread (Linux: per-thread nice)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
+HASH_NICE = 10
+
+
 @dataclass
 class Auth:
     users: UserStore
@@ -165,7 +176,9 @@ class Auth:
     secure_cookie: bool = False
     _basic_cache: OrderedDict[bytes, tuple[str, str]] = field(default_factory=OrderedDict)
     _hashers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="scrypt")
+        default_factory=lambda: ThreadPoolExecutor(
+            HASH_THREADS, thread_name_prefix="scrypt", initializer=_lower_priority
+        )
     )
     _queued: int = 0
     revoked: Revocations = field(default_factory=lambda: MemoryRevocations())
@@ -293,7 +306,7 @@ def safe_next(value: str | None) -> str:
     """``value`` when it is a path on this site, else "/" (no open redirect).
 
     Browsers drop tabs and line breaks from URLs and read a backslash as a
-    slash, so ``/\t/evil.example`` would become ``//evil.example``, another
+    slash, so ``/\\t/evil.example`` (a tab) would become ``//evil.example``, another
     host: anything with a control character, space or backslash is refused
     before the ``//`` check."""
     if not value or any(ord(c) < 0x21 or c in "\x7f\\" for c in value):

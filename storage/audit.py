@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEntry
@@ -48,8 +48,11 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL.encode(value)
 
 
 def seal(salt: str, record_id: int | None, detail: dict[str, Any]) -> str:
@@ -100,30 +103,34 @@ def write_many(
     """Entries of one action, chained in order with one look-up of the tip."""
     at = utcnow()
     prev = _tip(session)
-    n = 0
+    rows: list[dict[str, Any]] = []
+    last: tuple[Any, dict[str, Any]] | None = None
     for recording_id, record_id, detail in items:
         # Stored as read back (JSON types only), so the seal verifies after a round trip.
-        clean: dict[str, Any] = json.loads(json.dumps(detail, default=str))
+        if last is None or last[0] is not detail:  # a batch often shares one detail
+            last = (detail, json.loads(json.dumps(detail, default=str)))
+        clean = last[1]
         salt = secrets.token_hex(16)
         sealed = seal(salt, record_id, clean)
         digest = entry_hash(prev, at, actor, action, recording_id, sealed)
-        session.add(
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action=action,
-                recording_id=recording_id,
-                record_id=record_id,
-                detail=clean,
-                salt=salt,
-                seal=sealed,
-                prev_hash=prev,
-                entry_hash=digest,
-            )
+        rows.append(
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "recording_id": recording_id,
+                "record_id": record_id,
+                "detail": clean,
+                "salt": salt,
+                "seal": sealed,
+                "prev_hash": prev,
+                "entry_hash": digest,
+            }
         )
         prev = digest
-        n += 1
-    return n
+    if rows:  # one executemany, in chain order (ids follow it: writers are serialised)
+        session.execute(insert(AuditEntry), rows)
+    return len(rows)
 
 
 def redact(session: Session, recording_ids: Iterable[str], erasure: str) -> int:

@@ -85,7 +85,8 @@ def _audit_new(
     if recording_id is not None:
         q = q.where(Assignment.recording_id == recording_id)
     rows = session.execute(q.order_by(Assignment.recording_id, Assignment.record_id)).all()
-    audit.write_many(session, actor, "assign", ((r, rec, {"how": how}) for r, rec in rows))
+    detail = {"how": how}
+    audit.write_many(session, actor, "assign", ((r, rec, detail) for r, rec in rows))
 
 
 def candidates(s: Session, e164: str | None, limit: int = 20) -> list[dict[str, Any]]:

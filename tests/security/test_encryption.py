@@ -140,3 +140,26 @@ def test_bad_public_keys_are_refused_at_config() -> None:
         raise AssertionError("accepted a bad key")
     except pydantic.ValidationError as exc:
         assert "age X25519 public key" in str(exc)
+
+
+async def test_transcoded_files_are_encrypted_and_no_plaintext_is_left(tmp_path: Path) -> None:
+    admin = x25519.Identity.generate()
+    svc = StorageService.open(
+        StorageConfig(
+            db_url=f"sqlite:///{tmp_path / 'callrec.db'}",
+            store_root=tmp_path / "store",
+            upload=UploadTargetConfig(type="none"),
+            transcode="flac",
+            encryption=EncryptionConfig(recipients=(str(admin.to_public()),)),
+        )
+    )
+    try:
+        seg = make_segment(tmp_path)
+        _sine(seg.files["stereo"])
+        await svc.accept_segment(seg)
+        stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+        assert stored and all(p.name.endswith(".flac.age") for p in stored), stored
+        flac = crypto.decrypt_file(next(p for p in stored if ".stereo." in p.name), [admin])
+        assert flac.startswith(b"fLaC")
+    finally:
+        svc.close()

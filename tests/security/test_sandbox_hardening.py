@@ -28,6 +28,8 @@ def _uid(pid: int) -> int:
 def test_asterisk_does_not_run_as_root(asterisk: Instance) -> None:
     assert _uid(asterisk.pid) != 0
     assert (asterisk.host_dir / "etc" / "manager.conf").stat().st_uid == _uid(asterisk.pid)
+    # Other users cannot reach the live captures in the instance's spool.
+    assert asterisk.host_dir.stat().st_mode & 0o077 == 0
 
 
 async def test_every_listener_is_on_loopback_during_a_sip_call(env: AgiEnv) -> None:
