@@ -38,7 +38,8 @@ def run(calls: list[CallState], lines: int, with_fields: bool) -> float:
     handler = logging.StreamHandler(io.StringIO())
     handler.setFormatter(JsonFormatter())
     if with_fields:
-        handler.addFilter(CallFields(lambda: calls))
+        by_id = {c.call_id: c for c in calls}  # the service looks calls up in its registry
+        handler.addFilter(CallFields(lambda: calls, by_id.get))
     log = logging.getLogger(f"bench.{with_fields}")
     log.handlers = [handler]
     log.propagate = False

@@ -48,6 +48,7 @@ MODULES = (
     "func_logic.so",
     "func_uuid.so",
     "func_global.so",
+    "func_dialplan.so",
     "format_wav.so",
     "bridge_simple.so",
     "bridge_softmix.so",

@@ -59,7 +59,7 @@ async def diagnose(settings_file: Path | None, min_free_mb: int = 1024) -> list[
         [
             ("ari", lambda: da.ari_checks(link, settings)),
             ("ami", lambda: da.ami_checks(link, cli)),
-            ("dialplan", lambda: sync(da.dialplan_checks, cli, settings)),
+            ("dialplan", lambda: da.dialplan_checks(cli, settings, link)),
             ("dirs", lambda: sync(dn.dir_checks, link, settings)),
             ("dirs.monitor.asterisk", lambda: sync(da.monitor_dir_check, cli, link)),
             ("db", lambda: sync(dn.db_checks, settings)),

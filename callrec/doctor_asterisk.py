@@ -355,34 +355,61 @@ def _ami_read_classes(user: str, cli: Cli | None) -> Check:
     return ok("ami.read", f"AMI user {user!r} reads {','.join(sorted(have))}")
 
 
-def dialplan_checks(cli: Cli | None, settings: ServiceSettings) -> list[Check]:
-    if cli is None:
-        return [
-            _cli_problem("dialplan.contexts", "the dialplan", None),
-            _cli_problem("dialplan.features", "the DTMF feature map", None),
-        ]
-    try:
-        missing = [
-            ctx for ctx in CONTEXTS if "There is no existence" in cli(f"dialplan show {ctx}")
-        ]
-        features = cli("features show")
-    except CliUnavailable as exc:
-        return [
-            _cli_problem("dialplan.contexts", "the dialplan", exc),
-            _cli_problem("dialplan.features", "the DTMF feature map", exc),
-        ]
-    found = []
+async def dialplan_checks(
+    cli: Cli | None, settings: ServiceSettings, link: AsteriskLink
+) -> list[Check]:
+    """Contexts and the DTMF map from the CLI; without it, contexts through AMI."""
+    reason: Exception | None = None
+    if cli is not None:
+        try:
+            return await asyncio.to_thread(_dialplan_by_cli, cli, settings)
+        except CliUnavailable as exc:
+            reason = exc
+    return [
+        await _contexts_by_ami(link),
+        _cli_problem("dialplan.features", "the DTMF feature map", reason),
+    ]
+
+
+def _contexts_check(missing: list[str], how: str) -> Check:
     if missing:
-        found.append(
-            problem(
-                "dialplan.contexts",
-                f"dialplan contexts not loaded: {', '.join(missing)}",
-                "add the #include lines of `callrec asterisk print-config` to extensions.conf, "
-                "install the files it names, then `dialplan reload`",
-            )
+        return problem(
+            "dialplan.contexts",
+            f"dialplan contexts not loaded: {', '.join(missing)}",
+            "add the #include lines of `callrec asterisk print-config` to extensions.conf, "
+            "install the files it names, then `dialplan reload`",
         )
-    else:
-        found.append(ok("dialplan.contexts", f"all {len(CONTEXTS)} callrec contexts loaded"))
+    return ok("dialplan.contexts", f"all {len(CONTEXTS)} callrec contexts loaded ({how})")
+
+
+async def _contexts_by_ami(link: AsteriskLink) -> Check:
+    """DIALPLAN_EXISTS() through AMI Getvar: needs func_dialplan, not the CLI."""
+    ami = Ami(link.ami, timeout=5.0)
+    try:
+        await ami.connect()
+        values = {
+            ctx: (await ami.action("Getvar", Variable=f"DIALPLAN_EXISTS({ctx})")).get("Value", "")
+            for ctx in CONTEXTS
+        }
+    except (AmiError, OSError, TimeoutError) as exc:
+        return _cli_problem("dialplan.contexts", "the dialplan (nor through AMI)", exc)
+    finally:
+        await ami.close()
+    if any(v not in ("0", "1") for v in values.values()):
+        return problem(
+            "dialplan.contexts",
+            "cannot check the dialplan: no Asterisk CLI here, and AMI cannot evaluate "
+            "DIALPLAN_EXISTS()",
+            "load func_dialplan.so in Asterisk, or run doctor where `asterisk -rx` works "
+            "(or set [asterisk] cli_command)",
+        )
+    return _contexts_check([c for c, v in values.items() if v != "1"], "AMI DIALPLAN_EXISTS")
+
+
+def _dialplan_by_cli(cli: Cli, settings: ServiceSettings) -> list[Check]:
+    missing = [ctx for ctx in CONTEXTS if "There is no existence" in cli(f"dialplan show {ctx}")]
+    features = cli("features show")
+    found = [_contexts_check(missing, "CLI")]
     want = {
         "callrec_toggle": settings.dtmf.toggle_record,
         "callrec_pause": settings.dtmf.toggle_pause,

@@ -60,9 +60,12 @@ class TextFormatter(logging.Formatter):
 class CallFields(logging.Filter):
     """Adds the call fields to records whose arguments name a call's id.
 
-    ``calls`` returns the calls in progress. The id table is rebuilt at most
-    every ``max_age`` seconds, or at once when a line names an id it lacks
-    (a new call or segment), so a busy log does not walk every call per line.
+    ``calls`` returns the calls in progress and ``lookup`` finds one by call id
+    (a dict lookup): a line naming a call id gets that call's current fields
+    and refreshes its other ids (channels, recording, captures) in the table.
+    The table is rebuilt from all calls at most every ``max_age`` seconds, or
+    when a line names an id it lacks, so a busy log does not walk every call
+    per line.
     Ended calls are remembered in a bounded table (``remember`` ids), so lines
     written just after a call ends still carry its fields, and no memory grows
     with the day's calls.
@@ -71,11 +74,13 @@ class CallFields(logging.Filter):
     def __init__(
         self,
         calls: Callable[[], Iterable[CallState]],
+        lookup: Callable[[str], CallState | None] | None = None,
         remember: int = 4096,
         max_age: float = 0.25,
     ) -> None:
         super().__init__()
         self.calls = calls
+        self.lookup = lookup
         self.remember = remember
         self.max_age = max_age
         self._recent: OrderedDict[str, dict[str, str | int]] = OrderedDict()
@@ -89,6 +94,11 @@ class CallFields(logging.Filter):
         if not tokens:
             return True
         try:
+            live = self._live(tokens)
+            if live is not None:
+                for key, value in self._remember(live).items():
+                    setattr(record, key, value)
+                return True
             now = time.monotonic()
             fresh = now - self._built_at <= self.max_age
             if not fresh:
@@ -110,22 +120,36 @@ class CallFields(logging.Filter):
                 return fields
         return None
 
+    def _live(self, tokens: list[str]) -> CallState | None:
+        if self.lookup is None:
+            return None
+        for token in tokens:
+            call = self.lookup(token)
+            if call is not None:
+                return call
+        return None
+
+    def _remember(self, call: CallState) -> dict[str, str | int]:
+        """The call's fields now, entered under each of its ids."""
+        fields: dict[str, str | int] = {"call_id": call.call_id}
+        keys = [call.call_id, *call.channels.values()]
+        seg = call.segment
+        if seg is not None:
+            fields["segment"] = seg.segment_no
+            fields["recording_id"] = seg.recording_id
+            keys.append(seg.recording_id)
+            keys.extend(c.handle for c in seg.captures.values())
+        for key in keys:
+            if key:
+                self._recent[key] = fields
+                self._recent.move_to_end(key)
+        return fields
+
     def _rebuild(self, now: float) -> None:
         live = 0
         for call in list(self.calls()):
-            fields: dict[str, str | int] = {"call_id": call.call_id}
-            keys = [call.call_id, *call.channels.values()]
-            seg = call.segment
-            if seg is not None:
-                fields["segment"] = seg.segment_no
-                fields["recording_id"] = seg.recording_id
-                keys.append(seg.recording_id)
-                keys.extend(c.handle for c in seg.captures.values())
-            for key in keys:
-                if key:
-                    live += 1
-                    self._recent[key] = fields
-                    self._recent.move_to_end(key)
+            live += 1 + len(call.channels) + (2 + len(call.segment.captures) if call.segment else 0)
+            self._remember(call)
         # Never forget a live call's ids: the bound grows with the calls in progress.
         while len(self._recent) > max(self.remember, 2 * live):
             self._recent.popitem(last=False)
@@ -141,9 +165,12 @@ def setup_logging(level: str = "INFO", fmt: Literal["text", "json"] | str = "tex
     root.setLevel(level.upper())
 
 
-def watch_calls(calls: Callable[[], Iterable[CallState]]) -> CallFields:
+def watch_calls(
+    calls: Callable[[], Iterable[CallState]],
+    lookup: Callable[[str], CallState | None] | None = None,
+) -> CallFields:
     """From now on, root handlers add the fields of the call a line names."""
-    found = CallFields(calls)
+    found = CallFields(calls, lookup)
     for handler in logging.getLogger().handlers:
         handler.addFilter(found)
     return found

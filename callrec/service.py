@@ -30,7 +30,8 @@ from ari_app.client import AriClient
 from callcore import fallback
 from callcore.call_settings import fill_endpoint
 from callcore.finish import Handoff
-from callcore.registry import CallRegistry
+from callcore.registry import CallNotFound, CallRegistry
+from callcore.state import CallState
 from callcore.state_store import StateStore
 from callrec.cluster import Cluster
 from callrec.logs import watch_calls
@@ -116,7 +117,7 @@ class Service:
         self.policy = PolicyHolder(settings.policy_config)
         self.storage = StorageService.open(settings.storage)
         self.registry = CallRegistry()
-        self.call_fields = watch_calls(self.registry.all)
+        self.call_fields = watch_calls(self.registry.all, self._live_call)
         self.node_id = node_name(settings)
         self.cluster = Cluster(self.storage.db, self.registry, self.node_id)
         self.registry.cluster = self.cluster
@@ -134,6 +135,12 @@ class Service:
         self.http_url = ""
         self.first_run_login = ""
         self._tasks: list[asyncio.Task[Any]] = []
+
+    def _live_call(self, call_id: str) -> CallState | None:
+        try:
+            return self.registry.get(call_id)
+        except CallNotFound:
+            return None
 
     def _users(self) -> Any:
         """The users file; with none configured, a first-run admin is created.

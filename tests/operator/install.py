@@ -149,6 +149,17 @@ def callrec(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def merged(base: str, snippet: str) -> str:
+    """Append as docs/INSTALL.md says: a section the file ends with is merged into,
+    not opened a second time (Asterisk reads only the first [modules], say)."""
+    sections = [ln.strip() for ln in base.splitlines() if ln.strip().startswith("[")]
+    lines = snippet.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.startswith("[")), None)
+    if first is not None and sections and sections[-1] == lines[first].strip():
+        del lines[first]
+    return base.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+
+
 def start_asterisk(node: Node) -> sandbox.Instance:
     """Stock files + the printed snippets, appended or written as print-config says."""
     printed = callrec("asterisk", "print-config", "--settings", str(node.settings))
@@ -165,7 +176,7 @@ def start_asterisk(node: Node) -> sandbox.Instance:
     for action, path, text in parse(printed.stdout):
         rel = str(Path(path).relative_to("/etc/asterisk"))
         if action == "append to":
-            files[rel] = files.get(rel, "") + "\n" + text
+            files[rel] = merged(files.get(rel, ""), text)
         else:
             assert action == "new file" and rel not in files, (action, rel)
             files[rel] = text

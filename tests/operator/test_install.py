@@ -122,6 +122,24 @@ async def test_printed_snippets_make_a_working_node_and_doctor_names_each_mistak
             rows.values()
         ), logged
 
+        # Without Asterisk's CLI: contexts still checked (AMI DIALPLAN_EXISTS), and
+        # what only the CLI shows is reported as unchecked, never as ok.
+        good = n.settings.read_text()
+        n.settings.write_text(
+            "\n".join(ln for ln in good.splitlines() if not ln.startswith("cli_command"))
+        )
+        try:
+            no_cli = doctor(n)
+        finally:
+            n.settings.write_text(good)
+        assert set(problems(no_cli)) == {
+            "ami.read",
+            "dialplan.features",
+            "dirs.monitor.asterisk",
+        }, problems(no_cli)["dialplan.contexts"]
+        assert "AMI DIALPLAN_EXISTS" in no_cli["dialplan.contexts"]["detail"]
+        assert all("CLI is not reachable" in p for p in problems(no_cli).values())
+
         # Planted mistake 1: the dialplan include left out.
         ext = n.etc / "extensions.conf"
         good = ext.read_text()

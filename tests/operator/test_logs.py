@@ -112,3 +112,24 @@ def test_live_calls_are_never_forgotten_however_many(logged) -> None:
     for i in (0, 29, 0):
         log.info("channel %s hung up", f"channel-{i:04d}")
         assert lines(out)[-1]["call_id"] == f"{i:032x}"
+
+
+def test_a_line_naming_the_call_id_has_its_current_segment() -> None:
+    call = _call()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(CallFields(lambda: [call], {call.call_id: call}.get, max_age=3600))
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("test.callrec.logs.lookup")
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.info("call %s: started", call.call_id)
+    call.segment = Segment(
+        recording_id="n" * 32, segment_no=3, agent="a1", legs="agent", decision={}
+    )
+    log.info("call %s: next segment", call.call_id)  # the table is not due for a rebuild
+    log.info("recording %s done", "n" * 32)  # known now, through the call id line
+    first, second, third = lines(out)
+    assert first["segment"] == 2 and second["segment"] == 3
+    assert third["call_id"] == call.call_id and third["recording_id"] == "n" * 32
