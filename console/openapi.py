@@ -109,8 +109,10 @@ def _operation(route: Route) -> dict[str, Any]:
         op["requestBody"] = body
     if route.semantic_400:
         op["x-semantic-400"] = route.semantic_400
-    ok = "201" if route.method == "POST" and route.path == "/api/calls" else "200"
-    responses: dict[str, Any] = {ok: {"description": "success", "content": {route.response: {}}}}
+    body_schema = {"schema": route.response_schema} if route.response_schema else {}
+    responses: dict[str, Any] = {
+        str(route.ok): {"description": "success", "content": {route.response: body_schema}}
+    }
     for status in statuses(route):
         # A page's own refusals are pages; the middleware's (auth, throttle) are JSON.
         html = route.page and (status in route.errors or status == 403)

@@ -18,6 +18,7 @@ from console import auth
 from console.keys import REGISTRY
 from console.render import NAV, RULE_TEXT, VIEW, VIEW_UNASSIGNED, not_found_page, page
 from console.routes import Param, Route
+from console.schemas import HEALTH
 from console.users import ADMIN, CALLS
 
 __all__ = ["ROUTES", "RULE_TEXT"]
@@ -167,7 +168,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/api/health", health, auth.PUBLIC, "Liveness: no authentication", tag="service"),
+    Route(
+        "GET",
+        "/api/health",
+        health,
+        auth.PUBLIC,
+        "Liveness: no authentication",
+        tag="service",
+        response_schema=HEALTH,
+    ),
     Route(
         "GET",
         "/login",

@@ -18,6 +18,7 @@ from console import auth
 from console.errors import ApiError, int_field, read_json
 from console.keys import STORAGE
 from console.routes import Param, Route
+from console.schemas import RECORDING, RECORDINGS
 from console.users import User
 from storage.errors import FileMissing
 from storage.permissions import Permission
@@ -263,6 +264,7 @@ ROUTES = [
         ANY_VIEW,
         "Recordings the user may see, newest first, filtered",
         tag="recordings",
+        response_schema=RECORDINGS,
         semantic_400="a number that does not read as a phone number is refused (number.invalid)",
         params=(
             Param("state", "query", enum=STATES),
@@ -291,6 +293,7 @@ ROUTES = [
         ANY_VIEW,
         "One recording's metadata (view_history if assigned, view_unassigned if not)",
         tag="recordings",
+        response_schema=RECORDING,
         params=(RID,),
         errors=(400, 401, 403, 404),
     ),
@@ -337,7 +340,7 @@ ROUTES = [
         body={
             "type": "object",
             "required": ["record_id"],
-            "properties": {"record_id": {"type": "integer", "minimum": 1}},
+            "properties": {"record_id": {"type": "integer", "minimum": 1, "maximum": 2**62}},
         },
         errors=(400, 401, 403, 404, 410, 413, 415),
     ),
@@ -381,6 +384,7 @@ ROUTES = [
         VIEW_UNASSIGNED,
         "Unassigned recordings, with candidate CRM matches when the user may assign",
         tag="recordings",
+        response_schema=RECORDINGS,
         params=(LIMIT, OFFSET),
         errors=(400, 401, 403),
     ),
