@@ -123,7 +123,12 @@ STORY = obj(
                     ]
                 },
             },
-            {"explanation": OPT_STR, "legs_text": STR, "decided_by_text": STR},
+            {
+                "explanation": OPT_STR,
+                "decided_now": OPT_STR,
+                "legs_text": STR,
+                "decided_by_text": STR,
+            },
         ),
     }
 )
