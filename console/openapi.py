@@ -89,8 +89,10 @@ def _operation(route: Route) -> dict[str, Any]:
     else:
         op["x-permission"] = route.permission
     params = []
+    # Limits may also come as Route.extra["param_schemas"] (name -> schema keys).
+    extra_schemas: dict[str, dict[str, Any]] = route.extra.get("param_schemas", {})
     for p in route.params:
-        schema: dict[str, Any] = {"type": p.type, **p.schema}
+        schema: dict[str, Any] = {"type": p.type, **p.schema, **extra_schemas.get(p.name, {})}
         if p.enum:
             schema["enum"] = list(p.enum)
         params.append(

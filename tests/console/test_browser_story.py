@@ -18,7 +18,7 @@ from tests.console.story_data import (
     example_policy,
     transferred_call,
 )
-from tests.console.support import ADMIN, Env, close_env, make_env, password
+from tests.console.support import ADMIN, Env, close_env, make_env, password, segment
 
 
 @pytest.fixture
@@ -137,3 +137,15 @@ async def test_story_page_refusals(story_env: tuple[Env, TransferredCall], page:
     await page.goto(f"{base(env)}/recordings/{'x' * 10}")
     await expect(page.locator("main")).to_contain_text("no recording")
     assert datetime.now(UTC) > call.started
+
+
+async def test_story_page_escapes_caller_controlled_text(
+    story_env: tuple[Env, TransferredCall],
+) -> None:
+    """The raw customer number is what the caller sent: shown as text, never as markup."""
+    env, _ = story_env
+    hostile = '<img src=x onerror="alert(1)">'
+    rid = await env.storage.accept_segment(segment(env.tmp, hostile))
+    status, html = await env.call("GET", f"/recordings/{rid}", "admin")
+    assert status == 200
+    assert hostile not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
