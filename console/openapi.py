@@ -179,3 +179,14 @@ OPENAPI_ROUTES = [
         errors=(401,),
     ),
 ]
+
+
+def markdown_table(routes: list[Route]) -> str:
+    """The route table for docs/CONSOLE.md (a test keeps the committed copy equal)."""
+    lines = ["| method | path | permission | errors | what |", "|---|---|---|---|---|"]
+    for r in routes:
+        errors = ", ".join(str(e) for e in r.errors) or "—"
+        perm = r.permission.replace("|", " or ")
+        summary = r.summary.replace("|", "\\|")
+        lines.append(f"| {r.method} | `{r.path}` | {perm} | {errors} | {summary} |")
+    return "\n".join(lines) + "\n"

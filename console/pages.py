@@ -250,7 +250,7 @@ ROUTES = [
         "/recordings",
         recordings_page,
         VIEW,
-        "Assigned recordings (history)",
+        "Recordings search: filters, sort, pages, CSV export (assigned by default)",
         tag="pages",
         response="text/html",
         page=True,
