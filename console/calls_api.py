@@ -18,6 +18,7 @@ from console import auth
 from console.errors import ApiError, read_json, str_field
 from console.keys import REGISTRY
 from console.routes import Param, Route, register
+from console.schemas import CALL, CALL_LIST
 from console.users import CALLS
 
 ACTIONS = ("start", "stop", "pause", "resume")
@@ -174,6 +175,7 @@ ROUTES = [
         CALLS,
         "Calls in progress with recording state and allowed actions",
         tag="calls",
+        response_schema=CALL_LIST,
         errors=(401, 403),
     ),
     Route(
@@ -183,6 +185,8 @@ ROUTES = [
         CALLS,
         "Place an outbound call (Stasis path)",
         tag="calls",
+        response_schema=CALL,
+        ok=201,
         body=CALL_SCHEMA,
         errors=(400, 401, 403, 413, 415, 503),
         semantic_400="a number that does not read as a phone number is refused (number.invalid)",
@@ -194,6 +198,7 @@ ROUTES = [
         CALLS,
         "One call in progress",
         tag="calls",
+        response_schema=CALL,
         params=(CALL_ID,),
         errors=(401, 403, 404),
     ),
@@ -204,6 +209,7 @@ ROUTES = [
         CALLS,
         "Start, stop, pause or resume recording; 409 with error.rule when the decision forbids it",
         tag="calls",
+        response_schema=CALL,
         params=(CALL_ID, Param("action", "path", enum=ACTIONS)),
         errors=(401, 403, 404, 409, 415),
     ),
@@ -214,6 +220,8 @@ ROUTES = [
         CALLS,
         "Blind transfer to another agent, with the continue-recording choice",
         tag="calls",
+        response_schema=CALL,
+        ok=202,
         params=(CALL_ID,),
         body=TRANSFER_SCHEMA,
         errors=(400, 401, 403, 404, 413, 415),

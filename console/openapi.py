@@ -93,7 +93,7 @@ def _operation(route: Route) -> dict[str, Any]:
     # input the code refuses (Route.extra["param_schemas"]: name -> schema keys).
     extra_schemas: dict[str, dict[str, Any]] = route.extra.get("param_schemas", {})
     for p in route.params:
-        schema: dict[str, Any] = {"type": p.type, **p.schema}
+        schema: dict[str, Any] = {"type": p.type, **p.schema, **extra_schemas.get(p.name, {})}
         if p.enum:
             schema["enum"] = list(p.enum)
         schema.update(extra_schemas.get(p.name, {}))
@@ -113,8 +113,10 @@ def _operation(route: Route) -> dict[str, Any]:
         op["requestBody"] = body
     if route.semantic_400:
         op["x-semantic-400"] = route.semantic_400
-    ok = "201" if route.method == "POST" and route.path == "/api/calls" else "200"
-    responses: dict[str, Any] = {ok: {"description": "success", "content": {route.response: {}}}}
+    body_schema = {"schema": route.response_schema} if route.response_schema else {}
+    responses: dict[str, Any] = {
+        str(route.ok): {"description": "success", "content": {route.response: body_schema}}
+    }
     for status in statuses(route):
         # A page's own refusals are pages; the middleware's (auth, throttle) are JSON.
         html = route.page and (status in route.errors or status == 403)
@@ -179,3 +181,14 @@ OPENAPI_ROUTES = [
         errors=(401,),
     ),
 ]
+
+
+def markdown_table(routes: list[Route]) -> str:
+    """The route table for docs/CONSOLE.md (a test keeps the committed copy equal)."""
+    lines = ["| method | path | permission | errors | what |", "|---|---|---|---|---|"]
+    for r in routes:
+        errors = ", ".join(str(e) for e in r.errors) or "—"
+        perm = r.permission.replace("|", " or ")
+        summary = r.summary.replace("|", "\\|")
+        lines.append(f"| {r.method} | `{r.path}` | {perm} | {errors} | {summary} |")
+    return "\n".join(lines) + "\n"

@@ -19,6 +19,7 @@ from console.errors import ApiError
 from console.keys import REGISTRY
 from console.render import NAV, RULE_TEXT, VIEW, VIEW_UNASSIGNED, not_found_page, page
 from console.routes import Param, Route
+from console.schemas import HEALTH
 from console.users import ADMIN, CALLS
 
 __all__ = ["ROUTES", "RULE_TEXT"]
@@ -169,7 +170,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/api/health", health, auth.PUBLIC, "Liveness: no authentication", tag="service"),
+    Route(
+        "GET",
+        "/api/health",
+        health,
+        auth.PUBLIC,
+        "Liveness: no authentication",
+        tag="service",
+        response_schema=HEALTH,
+    ),
     Route(
         "GET",
         "/login",
@@ -243,7 +252,7 @@ ROUTES = [
         "/recordings",
         recordings_page,
         VIEW,
-        "Assigned recordings (history)",
+        "Recordings search: filters, sort, pages, CSV export (assigned by default)",
         tag="pages",
         response="text/html",
         page=True,

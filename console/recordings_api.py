@@ -21,6 +21,7 @@ from console import auth
 from console.errors import ApiError, int_field, read_json
 from console.keys import STORAGE
 from console.routes import Param, Route
+from console.schemas import RECORDING, RECORDINGS
 from console.users import User
 from storage import coverage, crypto, search
 from storage.errors import FileMissing
@@ -435,6 +436,7 @@ ROUTES = [
         ANY_VIEW,
         "Search the recordings the user may see: filters, sort, keyset pages",
         tag="recordings",
+        response_schema=RECORDINGS,
         semantic_400="a number that does not read as a phone number is refused (number.invalid)",
         params=(
             *SEARCH_PARAMS,
@@ -484,6 +486,7 @@ ROUTES = [
         ANY_VIEW,
         "One recording's metadata (view_history if assigned, view_unassigned if not)",
         tag="recordings",
+        response_schema=RECORDING,
         params=(RID,),
         errors=(400, 401, 403, 404),
     ),
@@ -530,7 +533,7 @@ ROUTES = [
         body={
             "type": "object",
             "required": ["record_id"],
-            "properties": {"record_id": {"type": "integer", "minimum": 1}},
+            "properties": {"record_id": {"type": "integer", "minimum": 1, "maximum": 2**62}},
         },
         errors=(400, 401, 403, 404, 410, 413, 415),
     ),
@@ -574,6 +577,7 @@ ROUTES = [
         VIEW_UNASSIGNED,
         "Unassigned recordings, with candidate CRM matches when the user may assign",
         tag="recordings",
+        response_schema=RECORDINGS,
         params=(LIMIT, OFFSET),
         errors=(400, 401, 403),
     ),

@@ -42,6 +42,8 @@ class Route:
     body: dict[str, Any] | None = None  # JSON schema of the request body
     body_media: str = "application/json"
     response: str = "application/json"
+    response_schema: dict[str, Any] | None = None  # of the success answer (console.schemas)
+    ok: int = 200  # the success status
     errors: tuple[int, ...] = ()
     page: bool = False  # HTML page: login redirect / 403 page instead of JSON
     extra: dict[str, Any] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from policy import Config
 from policy import reasons as r
-from policy.engine import Decision
+from policy.engine import Decision, decide
 from policy.explain import deciding_rule, explain
 from policy.facts import CallFacts
 from storage import audit
@@ -45,6 +45,7 @@ class Story:
     decided_by_text: str
     rules: list[dict[str, str]]
     explanation: str | None  # under the policy in force now, as `callrec explain` says
+    decided_now: str | None  # what the policy in force now would decide, when different
     segments: list[dict[str, Any]]
     pauses: list[dict[str, Any]]
     flags: list[str]
@@ -65,11 +66,19 @@ def _decision(data: dict[str, Any], reasons: list[Any]) -> Decision | None:
         return None  # an older or partial decision: the rule ids alone still tell
 
 
-def _explanation(policy: Config | None, rec: Recording, decision: Decision | None) -> str | None:
+def _explanation(
+    policy: Config | None, rec: Recording, decision: Decision | None
+) -> tuple[str | None, str | None]:
+    """``callrec explain``'s words for the stored decision, and what the policy in
+    force now would decide instead, if that differs (None when it agrees)."""
     if policy is None or decision is None:
-        return None
+        return None, None
+    # The phase is not stored; the rules that fired tell it (a post-transfer mode rule).
+    after_transfer = any(str(x).startswith("mode.post_transfer") for x in decision.reasons)
     facts = CallFacts(
         call_id=rec.call_id,
+        phase="post_transfer" if after_transfer else "initial",
+        continue_recording=r.TRANSFER_CONTINUE in decision.reasons,
         direction=rec.direction,  # type: ignore[arg-type]
         agent=rec.agent,
         campaign=rec.campaign,
@@ -78,9 +87,13 @@ def _explanation(policy: Config | None, rec: Recording, decision: Decision | Non
         prospect_number=rec.customer_e164 or rec.customer_number_raw,
     )
     try:
-        return explain(policy, facts, decision)
-    except Exception:
-        return None
+        words = explain(policy, facts, decision)
+        now = decide(policy, facts)
+    except Exception:  # words are a help; the rule ids are shown anyway
+        return None, None
+    if (now.legs, now.mode, now.reasons) == (decision.legs, decision.mode, decision.reasons):
+        return words, None
+    return words, f"records {LEGS_TEXT[now.legs]}, mode {now.mode}, by {deciding_rule(now)}"
 
 
 def _utc(text: Any) -> str | None:
@@ -155,6 +168,7 @@ def build(db: Database, recording_id: str, *, policy: Config | None, with_audit:
             if ver is not None
             else None
         )
+        words, now = _explanation(policy, rec, decision)
         trail = None
         if with_audit:
             trail = [
@@ -169,7 +183,8 @@ def build(db: Database, recording_id: str, *, policy: Config | None, with_audit:
             decided_by=rule,
             decided_by_text=r.DESCRIPTIONS.get(rule, ""),
             rules=[{"id": str(x), "text": r.DESCRIPTIONS.get(str(x), "")} for x in rec.reasons],
-            explanation=_explanation(policy, rec, decision),
+            explanation=words,
+            decided_now=now,
             segments=segments,
             pauses=_pauses(list(rec.pauses)),
             flags=[str(f) for f in rec.flags],

@@ -18,6 +18,7 @@ from console.keys import POLICY
 from console.recordings_api import ANY_VIEW, KINDS, RID, recording_id, recording_json, storage
 from console.render import not_found_page, page
 from console.routes import Route
+from console.schemas import STORY
 from console.users import ADMIN
 from storage.errors import StorageError
 
@@ -75,6 +76,7 @@ ROUTES = [
         "A recording's story: decision in words, segments, pauses, flags, verification, "
         "hashes, upload, its audit trail (admins)",
         tag="recordings",
+        response_schema=STORY,
         params=(RID,),
         errors=(400, 404),
     ),

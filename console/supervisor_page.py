@@ -15,6 +15,7 @@ from console import alerts, auth
 from console.recordings_api import storage
 from console.render import page
 from console.routes import Route
+from console.schemas import ALERTS
 from console.users import CALLS
 
 
@@ -36,6 +37,7 @@ ROUTES = [
         CALLS,
         "Alerts for supervisors: upload alerts and failing uploads, verification gaps (24 h)",
         tag="calls",
+        response_schema=ALERTS,
         errors=(503,),
     ),
     Route(

@@ -18,6 +18,7 @@ from console.errors import ApiError
 from console.keys import POLICY
 from console.render import page
 from console.routes import Param, Route
+from console.schemas import WHAT_IF
 from console.users import ADMIN
 from policy import CallFacts, CallFactsError, decide
 from policy import reasons as r
@@ -108,6 +109,7 @@ ROUTES = [
         ADMIN,
         "The decision and its explanation for given call facts under the policy in force",
         tag="admin",
+        response_schema=WHAT_IF,
         params=PARAMS,
         errors=(400, 503),
         semantic_400="an agent id is required and ids must not be blank (facts.invalid)",

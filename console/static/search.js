@@ -39,9 +39,10 @@ function row(r) {
       " ", el("a", { href: `/api/recordings/${id}/download`, text: "Download" })));
 }
 
-async function load(page) {
+async function load(page, initial) {
   const q = filters();
-  history.replaceState(null, "", "/recordings?" + q.toString());
+  // The address follows the user's searches (not the first load: it already says what was asked).
+  if (!initial) history.replaceState(null, "", "/recordings?" + q.toString());
   const aq = apiQuery(q);
   $("csv").href = "/api/recordings.csv?" + aq.toString();
   const at = cursors[page];
@@ -80,4 +81,4 @@ $("first-page").addEventListener("click", () => { cursors = [null]; load(0); });
 
 fill(new URLSearchParams(location.search));
 cursors = [null];
-load(0);
+load(0, true);

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
+from console import story as story_module
+from policy import default_config
 from tests.console.browser import login, shot
 from tests.console.story_data import (
     TransferredCall,
@@ -16,7 +18,7 @@ from tests.console.story_data import (
     example_policy,
     transferred_call,
 )
-from tests.console.support import ADMIN, Env, close_env, make_env, password
+from tests.console.support import ADMIN, Env, close_env, make_env, password, segment
 
 
 @pytest.fixture
@@ -44,6 +46,7 @@ async def test_story_api_tells_the_whole_story(story_env: tuple[Env, Transferred
     assert story["decided_by"] == "mode.all_force"
     assert "mode.all_force" in [r["id"] for r in story["rules"]]
     assert "Decided by: mode.all_force" in story["explanation"]
+    assert story["decided_now"] is None  # the policy has not changed since
     assert [(s["segment_no"], s["agent"], s["this"]) for s in story["segments"]] == [
         (1, "1001", True),
         (2, "1002", False),
@@ -57,6 +60,16 @@ async def test_story_api_tells_the_whole_story(story_env: tuple[Env, Transferred
     assert {f["sha256"] for f in story["files"]} == {f.sha256 for f in stored}
     assert any(e["action"] == "view" and e["actor"] == "admin" for e in story["audit"])
     # Not an admin: the story without the audit trail; no view permission: refused.
+    # Under another policy (an empty file: no campaigns) the story says it would differ.
+    other = story_module.build(
+        env.storage.db, call.first, policy=default_config(), with_audit=False
+    )
+    assert other.decided_now is not None and "mode.all_force" not in other.decided_now
+    assert other.decided_by == "mode.all_force"  # what was decided stays what was decided
+    # The second segment is explained as what it was: after the transfer.
+    status, data = await env.call("GET", f"/api/recordings/{call.second}/story", "admin")
+    assert "(post-transfer)" in data["story"]["explanation"]
+    assert data["story"]["decided_by"] in [r["id"] for r in data["story"]["rules"]]
     status, data = await env.call("GET", f"/api/recordings/{call.first}/story", "qa")
     assert status == 200 and data["story"]["audit"] is None
     status, data = await env.call("GET", f"/api/recordings/{call.first}/story", "agent")
@@ -124,3 +137,15 @@ async def test_story_page_refusals(story_env: tuple[Env, TransferredCall], page:
     await page.goto(f"{base(env)}/recordings/{'x' * 10}")
     await expect(page.locator("main")).to_contain_text("no recording")
     assert datetime.now(UTC) > call.started
+
+
+async def test_story_page_escapes_caller_controlled_text(
+    story_env: tuple[Env, TransferredCall],
+) -> None:
+    """The raw customer number is what the caller sent: shown as text, never as markup."""
+    env, _ = story_env
+    hostile = '<img src=x onerror="alert(1)">'
+    rid = await env.storage.accept_segment(segment(env.tmp, hostile))
+    status, html = await env.call("GET", f"/recordings/{rid}", "admin")
+    assert status == 200
+    assert hostile not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html

@@ -78,9 +78,7 @@ async def full_env(tmp_path: Path) -> AsyncIterator[Env]:
         }
     )
     originator = Originator()
-    env = await make_env(
-        tmp_path, user_store=store, originator=originator, policy=example_policy()
-    )
+    env = await make_env(tmp_path, user_store=store, originator=originator, policy=example_policy())
     originator.registry = env.registry
     # The ignored-auth check sends wrong passwords for our user on purpose; the
     # login throttle (tested in test_throttle.py) would then lock the user out.
@@ -96,8 +94,15 @@ def _headers() -> dict[str, str]:
     return {"Authorization": "Basic " + token}
 
 
-def _check(op: Any, raw: dict[str, Any], base_url: str, session: requests.Session) -> str:
-    """Run one operation for a bounded number of examples; its failure in words, or ''."""
+def _check(
+    op: Any,
+    raw: dict[str, Any],
+    base_url: str,
+    session: requests.Session,
+    seen: list[tuple[str, int]],
+) -> str:
+    """Run one operation for a bounded number of examples; its failure in words, or ''.
+    Every answer's (operation, status) goes to ``seen``."""
     public = raw.get("security") == []
     # Input the schema cannot rule out (a number that is no phone number, a form
     # token that must match its cookie) is rightly refused with a 400.
@@ -113,12 +118,13 @@ def _check(op: Any, raw: dict[str, Any], base_url: str, session: requests.Sessio
     )
     @hypothesis.given(case=op.as_strategy())
     def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(
+        response = case.call_and_validate(
             base_url=base_url,
             session=session,
             headers={} if public else _headers(),
             excluded_checks=excluded,
         )
+        seen.append((op.label, response.status_code))
 
     try:
         check()
@@ -127,14 +133,25 @@ def _check(op: Any, raw: dict[str, Any], base_url: str, session: requests.Sessio
     return ""
 
 
-def _run(doc: dict[str, Any], base_url: str) -> list[str]:
+def _with_examples(doc: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+    """Ids that exist, as explicit examples of the path parameters, so success
+    answers (not only 404s) are checked against their schemas too."""
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for param in op.get("parameters", []):
+                if param["in"] == "path" and param["name"] in ids:
+                    param["example"] = ids[param["name"]]
+    return doc
+
+
+def _run(doc: dict[str, Any], base_url: str, seen: list[tuple[str, int]]) -> list[str]:
     """Every operation but the websocket (its own tests cover it); the failures."""
     schema = schemathesis.openapi.from_dict(doc)
     session = requests.Session()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 20
     failures = [
-        _check(op, doc["paths"][op.path][op.method.lower()], base_url, session)
+        _check(op, doc["paths"][op.path][op.method.lower()], base_url, session, seen)
         for op in operations
         if op.path != "/api/events"
     ]
@@ -145,8 +162,26 @@ async def test_api_conforms_to_its_openapi_description(full_env: Env) -> None:
     status, doc = await full_env.call("GET", "/api/openapi.json", None, headers=_headers())
     assert status == 200
     base_url = str(full_env.client.make_url("")).rstrip("/")
-    failures = await asyncio.to_thread(_run, doc, base_url)
+    ids = {
+        "recording_id": full_env.ids["assigned"],
+        "call_id": "call-1",
+        "record_id": full_env.ids["record"],
+    }
+    seen: list[tuple[str, int]] = []
+    failures = await asyncio.to_thread(_run, _with_examples(doc, ids), base_url, seen)
     assert not failures, "\n\n".join(failures)
+    # Success answers were reached (and so checked against their schemas).
+    ok = {label for label, status in seen if status < 300}
+    for label in (
+        "GET /api/recordings/{recording_id}",
+        "GET /api/recordings/{recording_id}/story",
+        "GET /api/calls/{call_id}",
+        "GET /api/records/{record_id}",
+        "GET /api/what-if",
+        "GET /api/alerts",
+        "GET /api/recordings",
+    ):
+        assert label in ok, (label, sorted({(lb, st) for lb, st in seen if lb == label}))
 
 
 async def test_405_says_what_is_allowed(full_env: Env) -> None:
