@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from storage.config import DEFAULT_DB_URL
+from callrec.cli_storage import settings_parent, storage_config
+from callrec.settings import SettingsError
 
 
 def _verify(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from storage import audit
-    from storage.config import load_storage_config
     from storage.db import open_database
 
-    cfg = load_storage_config(Path(args.config) if args.config else None)
-    url = args.db or cfg.resolved(Path.cwd()).db_url
+    try:
+        url = storage_config(args).db_url
+    except SettingsError as exc:
+        print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+        return 1
     try:
         db = open_database(url, migrate=False)
         try:
@@ -59,8 +61,10 @@ def _verify(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("audit", help="the audit log's integrity")
     sub = group.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    verify = sub.add_parser("verify", help="check the hash chain; name the first broken link")
-    verify.add_argument("--db", help=f"database URL (default: [storage] db_url, {DEFAULT_DB_URL})")
-    verify.add_argument("--config", help="callrec.toml whose [storage] table to use")
+    verify = sub.add_parser(
+        "verify",
+        parents=[settings_parent()],
+        help="check the hash chain; name the first broken link",
+    )
     verify.add_argument("--expect-tip", help="the tip hash a previous run printed")
     verify.set_defaults(handler=_verify)

@@ -27,7 +27,8 @@ from storage.errors import StorageError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _config(args: argparse.Namespace) -> StorageConfig:
+def storage_config(args: argparse.Namespace) -> StorageConfig:
+    """The [storage] table of the node's settings file (every storage command's)."""
     from callrec.settings import SETTINGS_ENV, SettingsMissing, load_settings
 
     path = args.settings or os.environ.get(SETTINGS_ENV)
@@ -48,7 +49,7 @@ def _config(args: argparse.Namespace) -> StorageConfig:
 def _service(args: argparse.Namespace) -> Any:
     from storage.service import StorageService
 
-    return StorageService.open(_config(args))
+    return StorageService.open(storage_config(args))
 
 
 def _actor() -> Any:
@@ -74,7 +75,7 @@ def _wrap(fn: Handler) -> Handler:
 def _db_upgrade(args: argparse.Namespace) -> int:
     from storage.db import current_revision, make_engine, upgrade
 
-    engine = make_engine(_config(args).db_url)
+    engine = make_engine(storage_config(args).db_url)
     upgrade(engine)
     print(f"database at revision {current_revision(engine)}")
     engine.dispose()
@@ -188,7 +189,8 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def settings_parent() -> argparse.ArgumentParser:
+    """``--settings`` and ``--db``: how every command that touches storage finds it."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--settings",
@@ -196,6 +198,11 @@ def register(subparsers: Any) -> None:
         "$CALLREC_SETTINGS); the file `callrec serve` reads",
     )
     common.add_argument("--db", help="database URL, overriding [storage] db_url and $CALLREC_DB")
+    return common
+
+
+def register(subparsers: Any) -> None:
+    common = settings_parent()
 
     def add(parent: Any, name: str, fn: Handler, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, parents=[common], help=help_)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from storage.config import DEFAULT_DB_URL, load_storage_config
+from callrec.cli_storage import settings_parent, storage_config
+from callrec.settings import SettingsError
 from storage.errors import StorageError
 
 PROBLEMS_EXIT = 3
@@ -48,12 +48,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error [verify.bad_since]: {exc}", file=sys.stderr)
         return 1
     try:
-        cfg = load_storage_config(Path(args.config) if args.config else None)
+        cfg = storage_config(args)
     except StorageError as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 1
-    if args.db:
-        cfg = cfg.model_copy(update={"db_url": args.db}).resolved(Path.cwd())
+    except SettingsError as exc:
+        print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+        return 1
     db = open_database(cfg.db_url)
     try:
         report = verify(db, cfg.store_root, since=since, node=args.node)
@@ -87,12 +88,10 @@ def render(report: Any, since: datetime) -> str:
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "verify", help="check recordings against Asterisk's own record; report gaps"
+        "verify",
+        parents=[settings_parent()],
+        help="check recordings against Asterisk's own record; report gaps",
     )
     p.add_argument("--since", required=True, help="ISO date/date-time (UTC) or 90m / 2h / 7d")
-    p.add_argument(
-        "--db", help=f"database URL (default: $CALLREC_DB, else {DEFAULT_DB_URL} under the cwd)"
-    )
-    p.add_argument("--config", help="callrec.toml whose [storage] table to use")
     p.add_argument("--node", help="only calls of this node's Asterisk")
     p.set_defaults(handler=_run)

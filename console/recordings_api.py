@@ -459,6 +459,7 @@ ROUTES = [
         ANY_VIEW,
         "The whole result of a search as CSV (streamed; same filters, no pages)",
         tag="recordings",
+        semantic_400="a number that does not read as a phone number is refused (number.invalid)",
         params=SEARCH_PARAMS,
         response="text/csv",
         errors=(400, 401, 403),
@@ -471,6 +472,7 @@ ROUTES = [
         ANY_VIEW,
         "Recording coverage per day, campaign or agent, from the capture verification",
         tag="recordings",
+        semantic_400="a range that ends before it starts, or dates beyond what can be stored",
         params=(
             Param("from", "query", description="calls started at or after (default: to - 30 days)"),
             Param("to", "query", description="calls started before (default: now)"),

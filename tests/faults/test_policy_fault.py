@@ -86,7 +86,8 @@ async def test_non_utf8_policy_file(held: HeldStack, asterisk: Instance) -> None
             await asyncio.sleep(0.05)
         assert held.holder.generation == 1
         after = await place_calls(held, 1)
-        assert not after[0].recording and after[0].decision["legs"] == "none"
+        decision = after[0].decision
+        assert not after[0].recording and decision is not None and decision.legs == "none"
         await hang_up(held, after)
     finally:
         watcher.cancel()

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from callcore.finish import Handoff
 from callcore.state import CallState, Segment
 from callcore.state_store import StateStore
+from policy import Decision
 from storage.config import StorageConfig, UploadTargetConfig
 from storage.db import make_engine
 from storage.service import StorageService
@@ -86,10 +87,13 @@ class _Refusing:
         raise RuntimeError("storage is down")
 
 
+FORCE = Decision("both", True, False, False, False, "all_force", None, ("mode.all_force",))
+
+
 async def test_pending_handoff_files_are_private(tmp_path: Path) -> None:
     handoff = Handoff(_Refusing(), tmp_path / "state" / "pending")  # type: ignore[arg-type]
     call = CallState("cd" * 16, "agi", "inbound", "1001")
-    seg = Segment("ef" * 16, 1, "1001", "both", {})
+    seg = Segment("ef" * 16, 1, "1001", "both", FORCE)
     assert await handoff.deliver(call, seg) is None
     assert list((tmp_path / "state" / "pending").glob("*.json"))
     assert_private(tmp_path / "state")

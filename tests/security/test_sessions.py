@@ -62,7 +62,9 @@ async def test_secure_cookie_setting(tmp_path: Path) -> None:
     from console.users import UserStore
 
     settings = tmp_path / "service.toml"
-    settings.write_text('[http]\nsecure_cookies = true\nsession_secret_file = "key"\n')
+    settings.write_text(
+        '[asterisk]\ninstance = "t"\n[http]\nsecure_cookies = true\nsession_secret_file = "key"\n'
+    )
     (tmp_path / "key").write_bytes(KEY)
     http = load_settings(settings).http
     assert http.secure_cookies and http.session_secret() == KEY

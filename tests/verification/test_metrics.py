@@ -29,9 +29,12 @@ async def test_gap_is_a_metric_and_an_alert(env: Env) -> None:  # noqa: F811
     verify(env.storage.db, env.storage.cfg.store_root, since=start - timedelta(minutes=1))
     status, text = await env.call("GET", "/metrics", "metrics")
     assert status == 200
-    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-    assert values['callrec_capture_verifications{outcome="gap"}'] == "1"
-    assert values['callrec_capture_verifications{outcome="verified"}'] == "0"
+    values = {
+        k: float(v)
+        for k, v in (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    }
+    assert values['callrec_capture_verifications{outcome="gap"}'] == 1
+    assert values['callrec_capture_verifications{outcome="verified"}'] == 0
     with env.storage.db.session() as s:
         codes = [a.code for a in s.scalars(select(Alert).where(Alert.cleared_at.is_(None)))]
     assert "capture.gap" in codes

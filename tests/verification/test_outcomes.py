@@ -132,12 +132,12 @@ async def test_outcomes_for_whole_short_missing_silent_and_gaps(
         assert sorted(e.recording_id for e in verified) == sorted(ids.values())
         assert audit.verify(s).ok
 
-    toml = tmp_path / "callrec.toml"
+    toml = tmp_path / "service.toml"  # the node settings every storage command reads
     toml.write_text(
         f'[storage]\ndb_url = "{service.cfg.db_url}"\nstore_root = "{service.cfg.store_root}"\n'
         '[storage.upload]\ntype = "none"\n'
     )
-    code = main(["verify", "--since", "2h", "--config", str(toml)])
+    code = main(["verify", "--since", "2h", "--settings", str(toml)])
     out = capsys.readouterr().out
     assert code == 3
     assert "gap: call call-lost agent a3 campaign sales" in out
