@@ -200,8 +200,9 @@ def expected_window(
 def bridged_within(span: CallSpan, start: datetime, end: datetime) -> float:
     """Seconds of ``[start, end]`` during which Asterisk had the parties bridged."""
     intervals = (span.details or {}).get("intervals") or []
-    if not intervals and span.bridged_at and span.unbridged_at:
-        return max(0.0, (min(end, span.unbridged_at) - max(start, span.bridged_at)).total_seconds())
+    if not intervals and span.bridged_at:  # only the ends are known (a collector restarted)
+        until = min(end, span.unbridged_at) if span.unbridged_at else end
+        return max(0.0, (until - max(start, span.bridged_at)).total_seconds())
     a, b = _epoch(start), _epoch(end)
     return sum(max(0.0, min(b, float(y)) - max(a, float(x))) for x, y in intervals)
 
@@ -234,6 +235,9 @@ def check_segment(
     else:
         expected = bridged_within(span, *window)
         findings["expected_from"] = "Asterisk CEL bridged span"
+        if span.unbridged_at is None and span.ended_at is None:
+            # Asterisk died (or the CEL link was down) before it logged the end.
+            findings["expected_from"] = "Asterisk CEL bridge start; end by callrec's clock"
         findings["window"] = [window[0].isoformat(), window[1].isoformat()]
     out.expected_seconds = round(expected, 3)
     missing, short, silent, captured = [], [], [], []
