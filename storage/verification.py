@@ -287,8 +287,14 @@ def gap_for(span: CallSpan) -> Outcome:
         expected_seconds=round(_span_seconds(span), 3),
         details={"route": details.get("route"), "channels": details.get("channels", {})},
     )
+    route = details.get("route") or ""
+    if route.startswith("agi-fallback-"):
+        base.reason = (
+            "Asterisk bridged the call but callrec's FastAGI decision failed "
+            f"(unreachable or an error; dialplan fallback '{route[13:]}')"
+        )
+        return base
     if span.call_id is None:
-        route = details.get("route") or ""
         if route.startswith("fallback-"):
             base.reason = (
                 "Asterisk bridged the call but the Stasis app was unavailable "
