@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from agi_scripts.ami import AmiAddress
+from callrec.cli import main
 from callrec.sandbox import Instance
 from callrec.truth_collector import TruthCollector
 from storage.config import StorageConfig, UploadTargetConfig
@@ -33,7 +34,7 @@ def _spans(stack: Stack) -> list[CallSpan]:
 
 
 async def test_removed_file_and_unrecorded_route_are_reported(
-    stack: Stack, asterisk: Instance
+    stack: Stack, asterisk: Instance, capsys: pytest.CaptureFixture[str]
 ) -> None:
     since = datetime.now(UTC) - timedelta(seconds=5)
     address = AmiAddress("127.0.0.1", asterisk.ports.ami, asterisk.ami_user, asterisk.ami_secret)
@@ -99,6 +100,18 @@ async def test_removed_file_and_unrecorded_route_are_reported(
     assert "never controlled" in gaps[0].reason
     assert gaps[0].expected_seconds is not None and gaps[0].expected_seconds > 3.0
     assert report.counts["missing"] == 1
+
+    # The operator's view: `callrec verify` prints both problems with who and why.
+    cfg = stack.storage.cfg
+    toml = stack.tmp / "verify.toml"
+    toml.write_text(
+        f'[storage]\ndb_url = "{cfg.db_url}"\nstore_root = "{cfg.store_root}"\n'
+        '[storage.upload]\ntype = "none"\n'
+    )
+    assert main(["verify", "--since", "1h", "--config", str(toml)]) == 3
+    out = capsys.readouterr().out
+    assert f"missing: call {broken.call_id} agent a1 campaign auto recording {rec_broken.id}" in out
+    assert "gap: call (never controlled) agent - campaign -" in out
 
 
 async def test_fastagi_unreachable_is_a_gap(asterisk: Instance, tmp_path: Path) -> None:
