@@ -63,6 +63,7 @@ SILENCE_PEAK = 64  # 16-bit peak below which a 1 s window counts as silent
 ALERT_CODE = "capture.gap"
 TRACK_KINDS = ("agent", "customer")
 BAD = (SHORT, MISSING, SILENT_LEG, GAP)
+SETTLED_FROM = "Asterisk CEL bridged span"  # an outcome measured against a complete span
 OUTCOMES = (VERIFIED, SHORT, MISSING, SILENT_LEG, NOT_RECORDED_BY_DECISION, GAP)
 
 
@@ -314,8 +315,20 @@ def gap_for(span: CallSpan) -> Outcome:
 # -- the run -------------------------------------------------------------------
 
 
-def verify(db: Database, store_root: Path, *, since: datetime, node: str | None = None) -> Report:
-    """Check every recording and every finished span since ``since``; store the outcomes."""
+def verify(
+    db: Database,
+    store_root: Path,
+    *,
+    since: datetime,
+    node: str | None = None,
+    skip_settled: bool = False,
+) -> Report:
+    """Check every recording and every finished span since ``since``; store the outcomes.
+
+    ``skip_settled`` (the periodic run) leaves out recordings already checked
+    against an Asterisk span, so each file is read once, not every period; one
+    checked before its span arrived is checked again.
+    """
     since = to_utc(since)
     report = Report()
     with db.session() as s:
@@ -326,6 +339,15 @@ def verify(db: Database, store_root: Path, *, since: datetime, node: str | None 
                 )
             )
         )
+        if skip_settled and recs:
+            settled = {
+                v.recording_id
+                for v in s.scalars(
+                    select(Verification).where(Verification.recording_id.in_([r.id for r in recs]))
+                )
+                if str((v.details or {}).get("expected_from", "")).startswith(SETTLED_FROM)
+            }
+            recs = [r for r in recs if r.id not in settled]
         spans_q = select(CallSpan).where(
             or_(CallSpan.ended_at >= since, CallSpan.bridged_at >= since)
         )
@@ -374,8 +396,16 @@ def verify(db: Database, store_root: Path, *, since: datetime, node: str | None 
             report.counts[out.outcome] += 1
             if out.outcome in BAD:
                 report.problems.append(out)
-        if report.problems:
-            kinds = Counter(p.outcome for p in report.problems)
+        s.flush()
+        # The alert follows every stored problem of the period, not only this run's.
+        kinds = Counter(
+            s.scalars(
+                select(Verification.outcome).where(
+                    Verification.outcome.in_(BAD), Verification.checked_at >= since
+                )
+            )
+        )
+        if kinds:
             summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
             message = f"capture verification since {since:%Y-%m-%d %H:%M}: {summary}"
             raise_alert(s, ALERT_CODE, message)
@@ -467,18 +497,21 @@ async def run_periodically(
     other nodes skip the periods this node took (a dead node's lease expires).
     """
     while not stop.is_set():
+        # First wait a period: a (re)starting node has calls to recover first.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        if stop.is_set():
+            return
         try:
             with db.session() as s:
                 mine = claim_job(s, VERIFY_JOB, owner, every * 0.9)
             if mine:
                 since = utcnow() - lookback
-                await asyncio.to_thread(verify, db, store_root, since=since)
+                await asyncio.to_thread(verify, db, store_root, since=since, skip_settled=True)
                 if target is not None:
                     await recheck_remote(db, target)
         except Exception:  # a database hiccup must not end the schedule
             log.exception("capture verification run failed; retrying next period")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
 
 
 # -- remote copies ---------------------------------------------------------------

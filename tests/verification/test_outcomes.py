@@ -183,3 +183,21 @@ async def test_a_span_asterisk_never_closed_uses_the_bridge_start(
         row = s.scalars(select(Verification)).one()
     assert row.expected_seconds == pytest.approx(7.0, abs=0.01)
     assert row.details["expected_from"] == "Asterisk CEL bridge start; end by callrec's clock"
+
+
+async def test_periodic_run_reads_each_file_once_and_keeps_the_alert(
+    service: StorageService, tmp_path: Path
+) -> None:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    seg = make_segment(tmp_path, seconds=8.0, started_at=t0, call_id="c-short")
+    seg = dataclasses.replace(seg, ended_at=t0 + timedelta(seconds=10.3))
+    await service.accept_segment(seg)
+    save_span(service.db, _span("c-short", t0, 10.0))
+    first = verify(service.db, service.cfg.store_root, since=since, skip_settled=True)
+    assert first.counts == {"short": 1}
+    again = verify(service.db, service.cfg.store_root, since=since, skip_settled=True)
+    assert again.counts == {}  # settled against Asterisk's span: not read again
+    with service.db.session() as s:
+        active = [a.code for a in s.scalars(select(Alert).where(Alert.cleared_at.is_(None)))]
+    assert active == ["capture.gap"]  # the stored problem still holds the alert
