@@ -159,6 +159,8 @@ class GroundTruth:
             span.call_id = values["CALLREC_CALL_ID"]
         if values.get("CALLREC_ROUTE"):
             span.route = values["CALLREC_ROUTE"]
+        if values.get("CALLREC_STATUS") == "fallback":  # the FastAGI decision failed
+            span.route = f"agi-fallback-{values.get('CALLREC_FALLBACK') or 'unknown'}"
 
     def _bridge_change(
         self, bridge: str, uniqueid: str, linkedid: str, t: float, *, enter: bool

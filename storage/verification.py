@@ -64,6 +64,7 @@ SILENCE_PEAK = 64  # 16-bit peak below which a 1 s window counts as silent
 ALERT_CODE = "capture.gap"
 TRACK_KINDS = ("agent", "customer")
 BAD = (SHORT, MISSING, SILENT_LEG, GAP)
+SETTLED_FROM = "Asterisk CEL bridged span"  # an outcome measured against a complete span
 OUTCOMES = (VERIFIED, SHORT, MISSING, SILENT_LEG, NOT_RECORDED_BY_DECISION, GAP)
 
 
@@ -201,8 +202,9 @@ def expected_window(
 def bridged_within(span: CallSpan, start: datetime, end: datetime) -> float:
     """Seconds of ``[start, end]`` during which Asterisk had the parties bridged."""
     intervals = (span.details or {}).get("intervals") or []
-    if not intervals and span.bridged_at and span.unbridged_at:
-        return max(0.0, (min(end, span.unbridged_at) - max(start, span.bridged_at)).total_seconds())
+    if not intervals and span.bridged_at:  # only the ends are known (a collector restarted)
+        until = min(end, span.unbridged_at) if span.unbridged_at else end
+        return max(0.0, (until - max(start, span.bridged_at)).total_seconds())
     a, b = _epoch(start), _epoch(end)
     return sum(max(0.0, min(b, float(y)) - max(a, float(x))) for x, y in intervals)
 
@@ -235,6 +237,9 @@ def check_segment(
     else:
         expected = bridged_within(span, *window)
         findings["expected_from"] = "Asterisk CEL bridged span"
+        if span.unbridged_at is None and span.ended_at is None:
+            # Asterisk died (or the CEL link was down) before it logged the end.
+            findings["expected_from"] = "Asterisk CEL bridge start; end by callrec's clock"
         findings["window"] = [window[0].isoformat(), window[1].isoformat()]
     out.expected_seconds = round(expected, 3)
     missing, short, silent, captured = [], [], [], []
@@ -284,8 +289,14 @@ def gap_for(span: CallSpan) -> Outcome:
         expected_seconds=round(_span_seconds(span), 3),
         details={"route": details.get("route"), "channels": details.get("channels", {})},
     )
+    route = details.get("route") or ""
+    if route.startswith("agi-fallback-"):
+        base.reason = (
+            "Asterisk bridged the call but callrec's FastAGI decision failed "
+            f"(unreachable or an error; dialplan fallback '{route[13:]}')"
+        )
+        return base
     if span.call_id is None:
-        route = details.get("route") or ""
         if route.startswith("fallback-"):
             base.reason = (
                 "Asterisk bridged the call but the Stasis app was unavailable "
@@ -305,8 +316,20 @@ def gap_for(span: CallSpan) -> Outcome:
 # -- the run -------------------------------------------------------------------
 
 
-def verify(db: Database, store_root: Path, *, since: datetime, node: str | None = None) -> Report:
-    """Check every recording and every finished span since ``since``; store the outcomes."""
+def verify(
+    db: Database,
+    store_root: Path,
+    *,
+    since: datetime,
+    node: str | None = None,
+    skip_settled: bool = False,
+) -> Report:
+    """Check every recording and every finished span since ``since``; store the outcomes.
+
+    ``skip_settled`` (the periodic run) leaves out recordings already checked
+    against an Asterisk span, so each file is read once, not every period; one
+    checked before its span arrived is checked again.
+    """
     since = to_utc(since)
     report = Report()
     with db.session() as s:
@@ -317,6 +340,15 @@ def verify(db: Database, store_root: Path, *, since: datetime, node: str | None 
                 )
             )
         )
+        if skip_settled and recs:
+            settled = {
+                v.recording_id
+                for v in s.scalars(
+                    select(Verification).where(Verification.recording_id.in_([r.id for r in recs]))
+                )
+                if str((v.details or {}).get("expected_from", "")).startswith(SETTLED_FROM)
+            }
+            recs = [r for r in recs if r.id not in settled]
         spans_q = select(CallSpan).where(
             or_(CallSpan.ended_at >= since, CallSpan.bridged_at >= since)
         )
@@ -365,8 +397,16 @@ def verify(db: Database, store_root: Path, *, since: datetime, node: str | None 
             report.counts[out.outcome] += 1
             if out.outcome in BAD:
                 report.problems.append(out)
-        if report.problems:
-            kinds = Counter(p.outcome for p in report.problems)
+        s.flush()
+        # The alert follows every stored problem of the period, not only this run's.
+        kinds = Counter(
+            s.scalars(
+                select(Verification.outcome).where(
+                    Verification.outcome.in_(BAD), Verification.checked_at >= since
+                )
+            )
+        )
+        if kinds:
             summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
             message = f"capture verification since {since:%Y-%m-%d %H:%M}: {summary}"
             raise_alert(s, ALERT_CODE, message)
@@ -464,18 +504,21 @@ async def run_periodically(
     other nodes skip the periods this node took (a dead node's lease expires).
     """
     while not stop.is_set():
+        # First wait a period: a (re)starting node has calls to recover first.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        if stop.is_set():
+            return
         try:
             with db.session() as s:
                 mine = claim_job(s, VERIFY_JOB, owner, every * 0.9)
             if mine:
                 since = utcnow() - lookback
-                await asyncio.to_thread(verify, db, store_root, since=since)
+                await asyncio.to_thread(verify, db, store_root, since=since, skip_settled=True)
                 if target is not None:
                     await recheck_remote(db, target)
         except Exception:  # a database hiccup must not end the schedule
             log.exception("capture verification run failed; retrying next period")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
 
 
 # -- remote copies ---------------------------------------------------------------

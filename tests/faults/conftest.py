@@ -66,8 +66,17 @@ def outcomes(stack: Stack, calls: list[CallState], since: datetime) -> dict[str,
             rec = next(r for r in recs if r.call_id == call.call_id)
             v = rows[rec.id]
             assert v.reason, "every outcome carries its reason"
+            assert str(v.details.get("expected_from", "")).startswith("Asterisk"), v.details
+            if v.outcome == "short":
+                assert "%" in v.reason and v.captured_seconds is not None, v.reason
             result[call.call_id] = v.outcome
     return result
+
+
+def accounted(results: dict[str, str]) -> None:
+    """Every call verified, or flagged short with its figures (a loaded machine loses
+    the capture's tail; the check must say so, not hide it). Never missing or a gap."""
+    assert results and set(results.values()) <= {"verified", "short"}, results
 
 
 def since_now() -> datetime:

@@ -168,3 +168,41 @@ def test_a_stasis_bridge_names_its_call() -> None:
         span = truth.spans[uid]
         assert span.call_id == call_id
         assert span.intervals == [(1.1, 5.1)]
+
+
+async def test_a_span_asterisk_never_closed_uses_the_bridge_start(
+    service: StorageService, tmp_path: Path
+) -> None:
+    """Asterisk died mid-call: its record has the bridge but no end; callrec's end is used."""
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    seg = make_segment(tmp_path, seconds=6.0, started_at=t0 + timedelta(seconds=1), call_id="c-x")
+    await service.accept_segment(seg)
+    naive = t0.astimezone(UTC).replace(tzinfo=None)
+    save_span(
+        service.db,
+        SpanRecord("17.1", "n1", "c-x", naive, naive, None, None, {"intervals": []}),
+    )
+    report = verify(service.db, service.cfg.store_root, since=t0 - timedelta(minutes=1))
+    assert report.counts == {"short": 1}  # 6 s captured of 7 s since Asterisk bridged them
+    with service.db.session() as s:
+        row = s.scalars(select(Verification)).one()
+    assert row.expected_seconds == pytest.approx(7.0, abs=0.01)
+    assert row.details["expected_from"] == "Asterisk CEL bridge start; end by callrec's clock"
+
+
+async def test_periodic_run_reads_each_file_once_and_keeps_the_alert(
+    service: StorageService, tmp_path: Path
+) -> None:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    seg = make_segment(tmp_path, seconds=8.0, started_at=t0, call_id="c-short")
+    seg = dataclasses.replace(seg, ended_at=t0 + timedelta(seconds=10.3))
+    await service.accept_segment(seg)
+    save_span(service.db, _span("c-short", t0, 10.0))
+    first = verify(service.db, service.cfg.store_root, since=since, skip_settled=True)
+    assert first.counts == {"short": 1}
+    again = verify(service.db, service.cfg.store_root, since=since, skip_settled=True)
+    assert again.counts == {}  # settled against Asterisk's span: not read again
+    with service.db.session() as s:
+        active = [a.code for a in s.scalars(select(Alert).where(Alert.cleared_at.is_(None)))]
+    assert active == ["capture.gap"]  # the stored problem still holds the alert

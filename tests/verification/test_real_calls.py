@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from agi_scripts.ami import AmiAddress
+from callrec.cli import main
 from callrec.sandbox import Instance
 from callrec.truth_collector import TruthCollector
+from storage.config import StorageConfig, UploadTargetConfig
 from storage.models import CallSpan, Recording, RecordingFile, Verification
+from storage.service import StorageService
 from storage.verification import verify
 from tests.ari.harness import Stack
 from tests.support.wait import wait_for
@@ -30,7 +34,7 @@ def _spans(stack: Stack) -> list[CallSpan]:
 
 
 async def test_removed_file_and_unrecorded_route_are_reported(
-    stack: Stack, asterisk: Instance
+    stack: Stack, asterisk: Instance, capsys: pytest.CaptureFixture[str]
 ) -> None:
     since = datetime.now(UTC) - timedelta(seconds=5)
     address = AmiAddress("127.0.0.1", asterisk.ports.ami, asterisk.ami_user, asterisk.ami_secret)
@@ -96,3 +100,57 @@ async def test_removed_file_and_unrecorded_route_are_reported(
     assert "never controlled" in gaps[0].reason
     assert gaps[0].expected_seconds is not None and gaps[0].expected_seconds > 3.0
     assert report.counts["missing"] == 1
+
+    # The operator's view: `callrec verify` prints both problems with who and why.
+    cfg = stack.storage.cfg
+    toml = stack.tmp / "verify.toml"
+    toml.write_text(
+        f'[storage]\ndb_url = "{cfg.db_url}"\nstore_root = "{cfg.store_root}"\n'
+        '[storage.upload]\ntype = "none"\n'
+    )
+    assert main(["verify", "--since", "1h", "--config", str(toml)]) == 3
+    out = capsys.readouterr().out
+    assert f"missing: call {broken.call_id} agent a1 campaign auto recording {rec_broken.id}" in out
+    assert "gap: call (never controlled) agent - campaign -" in out
+
+
+async def test_fastagi_unreachable_is_a_gap(asterisk: Instance, tmp_path: Path) -> None:
+    """A dialplan call whose FastAGI decision fails (nothing listens) runs the fallback: a gap."""
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    storage = StorageService.open(
+        StorageConfig(
+            db_url=f"sqlite:///{tmp_path / 'callrec.db'}",
+            store_root=tmp_path / "store",
+            upload=UploadTargetConfig(type="none"),
+        )
+    )
+    address = AmiAddress("127.0.0.1", asterisk.ports.ami, asterisk.ami_user, asterisk.ami_secret)
+    collector = TruthCollector(address, storage.db, None, flush_delay=0.3)
+    await collector.start()
+    try:
+        await collector.ami.action(
+            "Originate",
+            Channel="Local/customer@callrec-sim/n",
+            Context="callrec-agi-test",
+            Exten="dial",
+            Priority="1",
+            Async="true",
+            Variable="__CALLREC_AGENT=1001",
+        )
+        await asyncio.sleep(3)
+        asterisk.cli("channel request hangup all")
+
+        def fallback_span() -> list[CallSpan]:
+            with storage.db.session() as s:
+                spans = list(s.scalars(select(CallSpan).where(CallSpan.ended_at.is_not(None))))
+            return [sp for sp in spans if (sp.details or {}).get("route", "").startswith("agi-")]
+
+        [span] = await wait_for(fallback_span, 20, "the fallback call's span")
+        assert span.call_id  # the dialplan gave the call its id before asking callrec
+        report = verify(storage.db, storage.cfg.store_root, since=since)
+        gaps = [p for p in report.problems if p.outcome == "gap"]
+        assert len(gaps) == 1 and gaps[0].call_id == span.call_id
+        assert "FastAGI decision failed" in gaps[0].reason and "'agent'" in gaps[0].reason
+    finally:
+        await collector.stop()
+        storage.close()
