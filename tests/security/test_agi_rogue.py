@@ -31,7 +31,7 @@ async def test_rogue_fastagi_client_cannot_change_a_live_call(
         call = await env.call_for(customer)
         assert call.segment is not None and not call.paused
         agent_uid = call.channels["agent"]
-        agent_name = str(call.extra["agent_channel_name"])
+        agent_name = call.agent_channel_name
         port = env.service.port
         by_channel = dict(env.controller._by_channel)
         calls_before = set(env.controller.calls)

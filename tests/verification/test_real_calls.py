@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from agi_scripts.ami import AmiAddress
+from ari_app.client import AriClient
 from callrec.cli import main
 from callrec.sandbox import Instance
 from callrec.truth_collector import TruthCollector
@@ -26,6 +27,17 @@ from tests.ari.harness import Stack
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.asterisk
+
+
+async def _originate(
+    inst: Instance, channel: str, context: str, exten: str, variables: dict[str, str] | None = None
+) -> None:
+    """A call into the dialplan, placed through ARI: the service's AMI user may
+    not originate (least privilege), the test's ARI user may."""
+    async with AriClient(inst.ari_url, inst.ari_user, inst.ari_password, "other") as ari:
+        await ari.originate(
+            channel, extension=exten, context=context, priority=1, variables=variables
+        )
 
 
 def _spans(stack: Stack) -> list[CallSpan]:
@@ -43,13 +55,8 @@ async def test_removed_file_and_unrecorded_route_are_reported(
     try:
         good = await stack.place("auto")
         broken = await stack.place("auto")
-        await collector.ami.action(
-            "Originate",
-            Channel="Local/customer@callrec-sim/n",
-            Context="callrec-sim-mixmonitor",  # plain dialplan: no callrec on this route
-            Exten="s",
-            Priority="1",
-            Async="true",
+        await _originate(  # plain dialplan: no callrec on this route
+            asterisk, "Local/customer@callrec-sim/n", "callrec-sim-mixmonitor", "s"
         )
         await asyncio.sleep(4)
         await stack.hangup(good)
@@ -103,12 +110,12 @@ async def test_removed_file_and_unrecorded_route_are_reported(
 
     # The operator's view: `callrec verify` prints both problems with who and why.
     cfg = stack.storage.cfg
-    toml = stack.tmp / "verify.toml"
+    toml = stack.tmp / "service.toml"  # the node settings every storage command reads
     toml.write_text(
         f'[storage]\ndb_url = "{cfg.db_url}"\nstore_root = "{cfg.store_root}"\n'
         '[storage.upload]\ntype = "none"\n'
     )
-    assert main(["verify", "--since", "1h", "--config", str(toml)]) == 3
+    assert main(["verify", "--since", "1h", "--settings", str(toml)]) == 3
     out = capsys.readouterr().out
     assert f"missing: call {broken.call_id} agent a1 campaign auto recording {rec_broken.id}" in out
     assert "gap: call (never controlled) agent - campaign -" in out
@@ -128,14 +135,12 @@ async def test_fastagi_unreachable_is_a_gap(asterisk: Instance, tmp_path: Path) 
     collector = TruthCollector(address, storage.db, None, flush_delay=0.3)
     await collector.start()
     try:
-        await collector.ami.action(
-            "Originate",
-            Channel="Local/customer@callrec-sim/n",
-            Context="callrec-agi-test",
-            Exten="dial",
-            Priority="1",
-            Async="true",
-            Variable="__CALLREC_AGENT=1001",
+        await _originate(
+            asterisk,
+            "Local/customer@callrec-sim/n",
+            "callrec-agi-test",
+            "dial",
+            {"__CALLREC_AGENT": "1001"},
         )
         await asyncio.sleep(3)
         asterisk.cli("channel request hangup all")
