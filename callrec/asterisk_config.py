@@ -36,6 +36,7 @@ MODULES = (
     "res_ari_playbacks.so",
     "res_ari_recordings.so",
     "res_agi.so",
+    "cel_manager.so",
     "app_stasis.so",
     "app_mixmonitor.so",
     "app_userevent.so",
@@ -76,6 +77,15 @@ def snippets(settings: ServiceSettings) -> list[Snippet]:
     http_host, http_port = ari.hostname or "127.0.0.1", ari.port or 8088
     password_hash, password_format = sandbox._crypt_password(a.ari_password)
     agi_port = settings.agi.port or 4573
+    try:
+        agi_secret = settings.agi.secret()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    if not agi_secret:
+        raise SettingsError(
+            "print-config needs [agi] secret_file in service.toml: the dialplan presents "
+            "that secret to callrec's FastAGI server (docs/OPERATIONS.md, Security)"
+        )
     dtmf = settings.dtmf
     out = [
         Snippet(
@@ -97,7 +107,9 @@ def snippets(settings: ServiceSettings) -> list[Snippet]:
             "append",
             "; callrec: AMI with least privilege (docs/DIALPLAN.md says which action needs\n"
             "; which class). Merge [general] into an existing one.\n"
-            f"[general]\nenabled = yes\nbindaddr = {a.ami_host}\nport = {a.ami_port or 5038}\n\n"
+            f"[general]\nenabled = yes\nbindaddr = {a.ami_host}\nport = {a.ami_port or 5038}\n"
+            "timestampevents = yes\n"
+            "channelvars = CALLREC_CALL_ID,CALLREC_ROUTE,CALLREC_STATUS,CALLREC_FALLBACK\n\n"
             f"[{a.ami_user}]\nsecret = {a.ami_secret}\ndeny = 0.0.0.0/0.0.0.0\n"
             f"permit = {a.ami_host}/255.255.255.255\nread = call,user\nwrite = call,system\n",
         ),
@@ -115,7 +127,16 @@ def snippets(settings: ServiceSettings) -> list[Snippet]:
             "; callrec: where the dialplan finds this node.\n[globals]\n"
             f"CALLREC_APP = {a.app}\n"
             f"CALLREC_AGI = agi://{settings.agi.host}:{agi_port}\n"
-            f"CALLREC_STASIS_FALLBACK = {settings.agi.fallback}\n",
+            f"CALLREC_STASIS_FALLBACK = {settings.agi.fallback}\n"
+            f"CALLREC_AGI_SECRET = {agi_secret}\n",
+        ),
+        Snippet(
+            "cel.conf",
+            "append",
+            "; callrec: Asterisk's own record of each call (CEL over AMI), the ground truth\n"
+            "; of capture verification (docs/VERIFICATION.md). Merge into existing sections.\n"
+            + "[general]"
+            + (sandbox.CONF_TEMPLATES / "cel.conf").read_text().split("[general]", 1)[1],
         ),
         Snippet("callrec/callrec-agi.conf", "new", _dialplan("callrec-agi.conf")),
         Snippet("callrec/callrec-stasis.conf", "new", _dialplan("callrec-stasis.conf")),

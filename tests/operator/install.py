@@ -107,6 +107,9 @@ def write_node(tmp: Path, name: str, db_url: str | None = None) -> Node:
     for sub in ("state", "store", "platform"):
         (tmp / sub).mkdir(exist_ok=True)
     c = node.credentials
+    agi_secret = tmp / "agi.secret"
+    agi_secret.write_text(secrets.token_hex(24) + "\n")
+    agi_secret.chmod(0o600)
     node.settings.write_text(
         f"""
 policy_config = "callrec.toml"
@@ -132,6 +135,7 @@ port = 0
 users_file = "users.toml"
 [agi]
 port = {node.agi_port}
+secret_file = "agi.secret"
 [storage]
 db_url = "{db_url or "sqlite:///callrec.db"}"
 store_root = "store"
