@@ -110,7 +110,6 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
         "locks": app._locks,
         "matchers": app._matchers,
         "transfer_events": app._transfer_events,
-        "stasis_start_at": app._stasis_start_at,
         "machines": app.machines,
         "waiters": app.waiters._futures,
     }
