@@ -40,12 +40,25 @@ from agi_scripts.facts import (
     valid_agent_id,
     valid_call_id,
 )
-from callcore.actions import ActionRefused, check_action, toggle_to_action
+from callcore.actions import ActionRefused, toggle_to_action
+from callcore.events import (
+    AgentAction,
+    AgentToggle,
+    CaptureStarted,
+    CaptureStopped,
+    Event,
+    MuteCapture,
+    PlayRefusal,
+    StartCapture,
+    StopCapture,
+)
 from callcore.finish import Handoff
 from callcore.ids import CONTINUE_VAR, is_true
+from callcore.machine import CallMachine, resume
 from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState, Capture, Consultation, Segment
 from callcore.state_store import StateStore
+from callcore.waiters import Waiters
 from policy import CallFacts, Config, Decision, decide
 from storage.segment import new_recording_id
 
@@ -93,6 +106,7 @@ class AgiController:
         # Agent channels whose AMI Hangup we saw, and the checkbox each reported
         # on its way out (both noted in event order, before any await).
         self._gone: dict[str, float] = {}
+        self.waiters = Waiters()
         self._flags: dict[str, bool] = {}
         ami.on("UserEvent", self._note_flag)
         ami.on("Hangup", self._note_hangup)
@@ -234,13 +248,11 @@ class AgiController:
         else:
             async with self._locks[call.call_id]:
                 action = toggle_to_action(call, toggle)
-                try:
-                    check_action(call, action)
-                except ActionRefused as refused:
-                    outcome = f"refused:{refused.rule}"
-                    log.info("call %s: DTMF %s refused (%s)", call.call_id, action, refused.rule)
+                rule = await self._act(call, AgentToggle(toggle), chan)  # type: ignore[arg-type]
+                if rule:
+                    outcome = f"refused:{rule}"
+                    log.info("call %s: DTMF %s refused (%s)", call.call_id, action, rule)
                 else:
-                    await self._do(call, action, chan)
                     outcome = action
                     await chan.set(
                         "CALLREC_RECORDING_ID", call.segment.recording_id if call.segment else ""
@@ -253,9 +265,10 @@ class AgiController:
 
     async def perform(self, call: CallState, action: str) -> None:
         """Console/API action, already allowed by ``check_action``: through AMI."""
-        async with self._locks[call.call_id]:
-            check_action(call, action)  # again under the lock: DTMF may have raced us
-            await self._do(call, action, None)
+        async with self._locks[call.call_id]:  # DTMF may have raced us: the machine decides
+            rule = await self._act(call, AgentAction(action), None)  # type: ignore[arg-type]
+        if rule:
+            raise ActionRefused(action, rule)
 
     async def transfer(self, call: CallState, agent: str, continue_recording: bool) -> None:
         """Blind transfer: redirect the customer to a context that dials ``agent``.
@@ -303,18 +316,22 @@ class AgiController:
             return
         now = time.monotonic()
         self._gone[channel] = now
+        self.waiters.resolve("Gone", channel, event)
         for old in [c for c, t in self._gone.items() if now - t > _NOTE_TTL]:
             self._gone.pop(old, None)
             self._flags.pop(old, None)
 
     async def _wait_gone(self, channel: str, timeout: float = HANGUP_EVENT_WAIT) -> bool:
         """Wait until the AMI Hangup of a destroyed channel arrived (its checkbox came first)."""
-        deadline = time.monotonic() + timeout
-        while channel not in self._gone:
-            if time.monotonic() >= deadline:
-                log.warning("no AMI Hangup for channel %s within %.1fs", channel, timeout)
-                return False
-            await asyncio.sleep(0.02)
+        if channel in self._gone:
+            return True
+        gone = self.waiters.expect("Gone", channel)  # resolved by _note_hangup
+        try:
+            await self.waiters.wait(gone, timeout)
+        except TimeoutError:
+            self.waiters.discard("Gone", channel)
+            log.warning("no AMI Hangup for channel %s within %.1fs", channel, timeout)
+            return False
         return True
 
     async def _agent_checkbox(self, channel: str) -> tuple[bool, bool]:
@@ -429,28 +446,43 @@ class AgiController:
 
     # ------------------------------------------------------------- segments
 
-    async def _do(self, call: CallState, action: str, chan: AgiChannel | None) -> None:
-        agent_channel = call.channels.get("agent", "")
-        if action == "start":
-            await self._start(call, chan)
-        elif action == "stop":
-            await self._stop(call, chan)
-        elif action in ("pause", "resume"):
-            pause = action == "pause"
-            await self.ami.action(
-                "MixMonitorMute",
-                Channel=agent_channel,
-                Direction="both",
-                State="1" if pause else "0",
-            )
-            if call.segment is not None:
-                if pause:
-                    call.segment.open_pause(time.time())
-                else:
-                    call.segment.close_pause(time.time())
-        else:
-            raise ValueError(f"unknown action {action!r}")
+    async def _act(
+        self, call: CallState, event: AgentAction | AgentToggle, chan: AgiChannel | None
+    ) -> str | None:
+        """An agent's action through the call machine (the same one the Stasis path
+        drives); the machine is rebuilt from the persisted call, so nothing else
+        is held for it. Returns the refusing rule, or None when carried out.
+        """
+        machine = CallMachine(resume(call))
+        queue: list[Event] = [event]
+        refused = None
+        while queue:
+            for effect in machine.feed(queue.pop(0)):
+                if isinstance(effect, PlayRefusal):
+                    refused = effect.rule
+                elif isinstance(effect, StartCapture):
+                    await self._start(call, chan)
+                    queue.append(CaptureStarted(effect.segment_no))
+                elif isinstance(effect, StopCapture):
+                    await self._stop(call, chan)  # files handed off once MixMonitor closed them
+                    queue.append(CaptureStopped(effect.segment_no))
+                elif isinstance(effect, MuteCapture):
+                    await self._mute(call, effect.muted)
         self.store.save(call)
+        return refused
+
+    async def _mute(self, call: CallState, muted: bool) -> None:
+        await self.ami.action(
+            "MixMonitorMute",
+            Channel=call.channels.get("agent", ""),
+            Direction="both",
+            State="1" if muted else "0",
+        )
+        if call.segment is not None:
+            if muted:
+                call.segment.open_pause(time.time())
+            else:
+                call.segment.close_pause(time.time())
 
     async def _start(self, call: CallState, chan: AgiChannel | None) -> None:
         legs = call.current_decision().legs
