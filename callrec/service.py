@@ -27,6 +27,7 @@ from ari_app.app import StasisApp
 from ari_app.client import AriClient
 from callcore import fallback
 from callcore.finish import Handoff
+from callcore.ids import endpoint
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from callrec.policy_holder import PolicyHolder
@@ -89,12 +90,6 @@ def asterisk_link(settings: ServiceSettings) -> AsteriskLink:
     )
 
 
-def _endpoint(template: str, **values: str) -> str:
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
-
-
 class Service:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -154,10 +149,10 @@ class Service:
             store=self.store,
             handoff=self.handoff,
             recording_dir=link.recording_dir,
-            agent_endpoint=lambda agent: _endpoint(
+            agent_endpoint=lambda agent: endpoint(
                 endpoints.agents.get(agent, endpoints.agent), agent=agent
             ),
-            customer_endpoint=lambda number: _endpoint(
+            customer_endpoint=lambda number: endpoint(
                 endpoints.customer, number=number.lstrip("+")
             ),
             dtmf={s.dtmf.toggle_record: "toggle_record", s.dtmf.toggle_pause: "toggle_pause"},
