@@ -204,7 +204,13 @@ class CallEffects(StasisCore):
             return
         if channel_id in call.previous_agents:
             return  # the transferred-away agent leaving is expected
+        if call.transfer is not None and call.transfer.channel == channel_id:
+            await self.transfer_failed(call, channel_id)  # B did not answer: A keeps the call
+            return
         await self._end_call(call, at)
+
+    async def transfer_failed(self, call: CallState, channel_id: str) -> None:
+        raise NotImplementedError  # ari_app.transfers
 
     async def _end_call(self, call: CallState, at: float | None = None) -> None:
         """End a call: deliver its segment first, then tear down what is left.

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from typing import Any
 
 from ari_app.client import AriError, AriUnavailable
 from ari_app.effects import CallEffects
 from callcore.events import (
+    TransferAbandoned,
     TransferCompleted,
     TransferStarted,
 )
@@ -31,17 +33,32 @@ class TransferFlows(CallEffects):
         self._validate_agent(agent)
         async with self._lock(call.call_id):
             await self._drive(call, TransferStarted(agent, continue_recording))
-            n = sum(1 for role in call.channels if role.startswith("agent")) + 1
-            new_channel = f"{call.call_id}-a{n}"
+            # Unique per transfer: a call may be transferred again and again.
+            new_channel = f"{call.call_id}-a{len(call.previous_agents) + 2}-{uuid.uuid4().hex[:6]}"
             call.transfer = PendingTransfer(agent, continue_recording, new_channel)
             self._by_channel[new_channel] = call.call_id
             self._save(call)
-        await self.client.originate(
-            self.agent_endpoint(agent),
-            app_args=f"call,{call.call_id},transfer",
-            channel_id=new_channel,
-            caller_id=call.customer_number,
-        )
+        try:
+            await self.client.originate(
+                self.agent_endpoint(agent),
+                app_args=f"call,{call.call_id},transfer",
+                channel_id=new_channel,
+                caller_id=call.customer_number,
+            )
+        except (AriError, AriUnavailable):
+            await self.transfer_failed(call, new_channel)
+            raise
+
+    async def transfer_failed(self, call: CallState, channel_id: str) -> None:
+        """The new agent could not be reached: the first agent keeps the call."""
+        async with self._lock(call.call_id):
+            if call.transfer is None or call.transfer.channel != channel_id:
+                return
+            log.warning("call %s: transfer to %s failed", call.call_id, call.transfer.agent)
+            call.transfer = None
+            self._by_channel.pop(channel_id, None)
+            await self._drive(call, TransferAbandoned())
+            self._save(call)
 
     async def _native_transfer(self, event: dict[str, Any]) -> None:
         """A transfer done inside Asterisk (SIP REFER, a features transfer).
