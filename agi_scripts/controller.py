@@ -4,7 +4,8 @@ One ``AgiController`` serves every call the FastAGI path sees and is the
 ``CallController`` the registry uses for them, so the HTTP API and the
 console drive these calls exactly like Stasis calls. Actions arriving by DTMF
 run inside the AGI session on the agent's channel; actions from the console
-go through AMI. Either way ``callcore.check_action`` decides what is allowed.
+go through AMI. Either way the call machine (``callcore.machine``) decides
+what happens, as on the Stasis path.
 
 A call is the customer's call; it has an agent channel at a time. A segment
 is one MixMonitor on that agent channel: it ends on stop, on the agent's
@@ -24,48 +25,28 @@ transferred (blind): the new agent's segment is decided at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
-from agi_scripts.ami import Ami, AmiError
-from agi_scripts.facts import (
-    facts_expression,
-    parse_facts,
-    valid_agent_id,
-    valid_call_id,
-)
-from callcore.actions import ActionRefused, check_action, toggle_to_action
+from agi_scripts.agi_segments import FROM_AGENT_VAR
+from agi_scripts.agi_transfers import AgiTransfers
+from agi_scripts.ami import Ami
+from agi_scripts.facts import facts_expression, parse_facts, valid_call_id
+from callcore.actions import ActionRefused, toggle_to_action
+from callcore.events import AgentAction, AgentToggle
 from callcore.finish import Handoff
-from callcore.ids import CONTINUE_VAR, is_true
-from callcore.registry import CallNotFound, CallRegistry
-from callcore.state import CallState, Capture, Consultation, Segment
+from callcore.registry import CallRegistry
+from callcore.state import CallState
 from callcore.state_store import StateStore
 from policy import CallFacts, Config, Decision, decide
-from storage.segment import new_recording_id
 
 log = logging.getLogger("callrec.agi")
 
-TRANSFER_CONTEXT = "callrec-agi-transfer"
-# The answer hook's hangup handler reports the agent's transfer checkbox with
-# this UserEvent, since the channel is gone before any AMI Getvar could read it.
-CONTINUE_EVENT = "CallrecContinueRecording"
-# Set (inherited) on each agent's channel: a call that agent makes, such as an
-# attended transfer's consultation, carries it. The agent's uniqueid, not a
-# name, so it holds nothing an endpoint's name could add.
-FROM_AGENT_VAR = "CALLREC_FROM_AGENT"
-# How long to wait for the AMI Hangup of a channel Asterisk already destroyed
-# (the event and the AGI request race). Well inside the AGI deadline.
-HANGUP_EVENT_WAIT = 1.5
-_NOTE_TTL = 120.0
 
-
-class AgiController:
+class AgiController(AgiTransfers):
     def __init__(
         self,
         *,
@@ -78,30 +59,22 @@ class AgiController:
         agent_dial: Callable[[str], str | None],
         close_timeout: float = 10.0,
     ) -> None:
-        self.policy = policy
-        self.registry = registry
-        self.handoff = handoff
-        self.store = store
-        self.monitor = monitor
-        self.ami = ami
-        self.agent_dial = agent_dial
-        self.close_timeout = close_timeout
-        self.calls: dict[str, CallState] = {}
-        self._by_channel: dict[str, str] = {}  # agent or customer uniqueid -> call id
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._finishing: dict[str, set[asyncio.Task[None]]] = {}
-        # Agent channels whose AMI Hangup we saw, and the checkbox each reported
-        # on its way out (both noted in event order, before any await).
-        self._gone: dict[str, float] = {}
-        self._flags: dict[str, bool] = {}
+        super().__init__(
+            policy=policy,
+            registry=registry,
+            handoff=handoff,
+            store=store,
+            monitor=monitor,
+            ami=ami,
+            agent_dial=agent_dial,
+            close_timeout=close_timeout,
+        )
         ami.on("UserEvent", self._note_flag)
         ami.on("Hangup", self._note_hangup)
         ami.on("Hangup", self.on_hangup)
         ami.on("BlindTransfer", self.on_transfer)
         ami.on("AttendedTransfer", self.on_transfer)
         ami.on_reconnect(self.reconcile)
-
-    # ------------------------------------------------------------ AGI entry
 
     async def answer(self, chan: AgiChannel) -> Decision:
         """Decide the agent's segment and start MixMonitor if the decision says so.
@@ -173,55 +146,6 @@ class AgiController:
         )  # fmt: skip
         return decision
 
-    async def _consultation(
-        self, call: CallState, chan: AgiChannel, agent: str, flag: bool
-    ) -> Decision:
-        """The new agent answered while the current one is still up: a consultation.
-
-        Nothing changes for the call yet: the current segment goes on. The new
-        agent's decision is made now (so the dialplan gets its outputs) and
-        again when the transfer completes (``on_transfer``); the channel is
-        watched so an abandoned consultation is forgotten on its hangup.
-        """
-        previous = call.consult
-        if previous is not None and previous.uniqueid != chan.uniqueid:
-            self._by_channel.pop(previous.uniqueid, None)
-        call.consult = Consultation(chan.uniqueid, chan.name, agent, flag)
-        self._by_channel[chan.uniqueid] = call.call_id
-        decision = self._decide_for(call, agent, flag)
-        await self._publish(chan.set, call.call_id, decision, "post_transfer")
-        await chan.set(f"__{FROM_AGENT_VAR}", chan.uniqueid)
-        await chan.set("CALLREC_RECORDING_ID", "")
-        await chan.set("CALLREC_STATUS", "ok")
-        self.store.save(call)
-        log.info("call %s: agent %s answered a consultation by agent %s (%s)",
-                 call.call_id, agent, call.agent, chan.uniqueid)  # fmt: skip
-        return decision
-
-    def _decide_for(self, call: CallState, agent: str, continue_recording: bool) -> Decision:
-        """The post-transfer decision for ``agent`` taking over this call."""
-        facts = call.facts(continue_recording=continue_recording)
-        facts["agent"] = agent
-        facts["phase"] = "post_transfer"
-        return decide(self.policy(), CallFacts.from_dict(facts))
-
-    @staticmethod
-    async def _publish(
-        setter: Callable[[str, str], Awaitable[None]],
-        call_id: str,
-        decision: Decision,
-        phase: str,
-    ) -> None:
-        """The decision's outputs on the agent's channel (AGI or AMI setter)."""
-        # "__": inherited by a consultation call this agent makes (attended
-        # transfer), which is how its answer is known to belong to this call.
-        await setter("__CALLREC_CALL_ID", call_id)
-        await setter("CALLREC_LEGS", decision.legs)
-        await setter("CALLREC_AUTOSTART", "1" if decision.autostart else "0")
-        await setter("CALLREC_MODE", decision.mode or "")
-        await setter("CALLREC_REASONS", ",".join(decision.reasons))
-        await setter("CALLREC_PHASE_DECIDED", phase)
-
     async def dtmf(self, chan: AgiChannel, toggle: str) -> str:
         """The agent pressed *1 (toggle_record) or *2 (toggle_pause); returns the outcome."""
         call_id = await chan.get("${CALLREC_CALL_ID}")
@@ -234,13 +158,11 @@ class AgiController:
         else:
             async with self._locks[call.call_id]:
                 action = toggle_to_action(call, toggle)
-                try:
-                    check_action(call, action)
-                except ActionRefused as refused:
-                    outcome = f"refused:{refused.rule}"
-                    log.info("call %s: DTMF %s refused (%s)", call.call_id, action, refused.rule)
+                rule = await self._act(call, AgentToggle(toggle), chan)  # type: ignore[arg-type]
+                if rule:
+                    outcome = f"refused:{rule}"
+                    log.info("call %s: DTMF %s refused (%s)", call.call_id, action, rule)
                 else:
-                    await self._do(call, action, chan)
                     outcome = action
                     await chan.set(
                         "CALLREC_RECORDING_ID", call.segment.recording_id if call.segment else ""
@@ -249,376 +171,9 @@ class AgiController:
         await chan.set("CALLREC_DTMF_RESULT", outcome)
         return outcome
 
-    # ------------------------------------------------------- CallController
-
     async def perform(self, call: CallState, action: str) -> None:
         """Console/API action, already allowed by ``check_action``: through AMI."""
-        async with self._locks[call.call_id]:
-            check_action(call, action)  # again under the lock: DTMF may have raced us
-            await self._do(call, action, None)
-
-    async def transfer(self, call: CallState, agent: str, continue_recording: bool) -> None:
-        """Blind transfer: redirect the customer to a context that dials ``agent``.
-
-        The new agent's answer runs callrec-agi-answer again, which ends the
-        old segment (if the hangup did not already) and decides the new one
-        with phase post_transfer.
-        """
-        if not valid_agent_id(agent):
-            raise ValueError(f"agent id {agent!r} is not valid")
-        dial = self.agent_dial(agent)
-        if not dial:
-            raise ValueError(f"no dial string for agent {agent!r}")
-        customer = call.channels.get("customer")
-        if not customer:
-            raise ValueError(
-                "this call's customer channel is unknown (callrec-agi-prepare not run)"
-            )
-        async with self._locks[call.call_id]:
-            if call.segment is not None:
-                await self._stop(call, None)
-            call.continue_recording = continue_recording
-            await self.ami.setvar(customer, "CALLREC_TRANSFER_DIAL", dial)
-            await self.ami.setvar(customer, "__CALLREC_AGENT", agent)
-            await self.ami.setvar(
-                customer, "__CALLREC_CONTINUE_RECORDING", "1" if continue_recording else "0"
-            )
-            await self.ami.action(
-                "Redirect", Channel=customer, Context=TRANSFER_CONTEXT, Exten="s", Priority="1"
-            )
-            log.info("call %s: blind transfer to agent %s", call.call_id, agent)
-
-    # ------------------------------------------------------------ AMI events
-
-    def _note_flag(self, event: dict[str, str]) -> None:
-        """The answer hook's hangup handler: an agent's checkbox as it hung up."""
-        channel = event.get("Uniqueid", "")
-        if event.get("UserEvent") == CONTINUE_EVENT and channel in self._by_channel:
-            self._flags[channel] = is_true(event.get("Value", ""))
-
-    def _note_hangup(self, event: dict[str, str]) -> None:
-        """Synchronous, in event order: a channel of ours is gone (see ``_wait_gone``)."""
-        channel = event.get("Uniqueid", "")
-        if channel not in self._by_channel:
-            return
-        now = time.monotonic()
-        self._gone[channel] = now
-        for old in [c for c, t in self._gone.items() if now - t > _NOTE_TTL]:
-            self._gone.pop(old, None)
-            self._flags.pop(old, None)
-
-    async def _wait_gone(self, channel: str, timeout: float = HANGUP_EVENT_WAIT) -> bool:
-        """Wait until the AMI Hangup of a destroyed channel arrived (its checkbox came first)."""
-        deadline = time.monotonic() + timeout
-        while channel not in self._gone:
-            if time.monotonic() >= deadline:
-                log.warning("no AMI Hangup for channel %s within %.1fs", channel, timeout)
-                return False
-            await asyncio.sleep(0.02)
-        return True
-
-    async def _agent_checkbox(self, channel: str) -> tuple[bool, bool]:
-        """(channel still up, its CALLREC_CONTINUE_RECORDING) through AMI."""
-        try:
-            value = await self.ami.getvar(channel, CONTINUE_VAR)
-        except AmiError:
-            return False, False
-        return True, is_true(value)
-
-    async def on_hangup(self, event: dict[str, str]) -> None:
-        channel = event.get("Uniqueid", "")
-        call_id = self._by_channel.pop(channel, None)
-        if call_id is None or call_id not in self.calls:
-            return
-        call = self.calls[call_id]
-        async with self._locks[call_id]:
-            consult = call.consult
-            if consult is not None and consult.uniqueid == channel:
-                # The consulted agent left before any transfer: nothing changes.
-                call.consult = None
-                log.info("call %s: consultation with agent %s ended without a transfer",
-                         call_id, consult.agent)  # fmt: skip
-            elif channel == call.channels.get("agent"):
-                if call.segment is not None:
-                    self._end_segment(call)
-                call.channels["agent"] = ""
-                if not call.channels.get("customer"):
-                    call.ended = True
-            elif channel == call.channels.get("customer"):
-                if call.segment is not None:
-                    self._end_segment(call)
-                call.ended = True
-            self.store.save(call)
-        self.registry.changed(call)
-        self._maybe_forget(call)
-
-    async def on_transfer(self, event: dict[str, str]) -> None:
-        """A transfer done in Asterisk (features, SIP REFER, AMI).
-
-        Blind: the new agent's answer through callrec-agi-answer decides the
-        new segment; here it is only noted. Attended: the consulted agent
-        answered earlier (``_consultation``); now that Asterisk joined them to
-        the customer, the transferring agent's segment ends and the new
-        agent's is decided (phase post_transfer) and started on their channel.
-        """
-        name = event.get("Event", "")
-        transferers = [
-            event.get(key, "")
-            for key in ("TransfererUniqueid", "OrigTransfererUniqueid", "SecondTransfererUniqueid")
-        ]
-        transferer = next((t for t in transferers if t in self._by_channel), "")
-        call_id = self._by_channel.get(transferer) if transferer else None
-        if call_id is None or call_id not in self.calls:
-            return
-        call = self.calls[call_id]
-        call.last_transfer = name
-        log.info("call %s: %s by %s (%s)", call_id, name, transferer, event.get("Result"))
-        if name != "AttendedTransfer" or event.get("Result") != "Success":
-            return
-        async with self._locks[call_id]:
-            consult, call.consult = call.consult, None
-            if consult is None:
-                return  # e.g. a consultation callrec never saw answer
-            await self._complete_attended(call, transferer, consult)
-            self.store.save(call)
-        self.registry.changed(call)
-
-    async def _complete_attended(
-        self, call: CallState, transferer: str, consult: Consultation
-    ) -> None:
-        alive, flag = await self._agent_checkbox(transferer)
-        if not alive:  # it hung up as the transfer completed: its checkbox came by event
-            flag = (
-                self._flags.pop(transferer, False)
-                if await self._wait_gone(transferer)
-                else consult.continue_recording
-            )
-        old_agent = call.channels.get("agent", "")
-        if call.segment is not None:
-            if old_agent and old_agent == transferer and not alive:
-                self._end_segment(call)  # its hangup closes the files
-            else:
-                await self._stop(call, None)
-        if old_agent:
-            self._by_channel.pop(old_agent, None)
-        uniqueid, agent = consult.uniqueid, consult.agent
-        call.agent = agent
-        call.phase = "post_transfer"
-        call.channels["agent"] = uniqueid
-        call.agent_channel_name = consult.name
-        call.agent_uniqueid = uniqueid
-        self._by_channel[uniqueid] = call.call_id
-        decision = self._decide_for(call, agent, flag)
-        call.decision = decision
-        if decision.autostart:
-            await self._start(call, None)
-
-        async def setvar(variable: str, value: str) -> None:
-            await self.ami.setvar(uniqueid, variable, value)
-
-        try:
-            await self._publish(setvar, call.call_id, decision, call.phase)
-            await setvar(f"__{FROM_AGENT_VAR}", uniqueid)
-            await setvar("CALLREC_RECORDING_ID", call.segment.recording_id if call.segment else "")
-        except AmiError as exc:  # outputs only; the recording itself is not affected
-            log.warning("call %s: decision outputs not set on %s: %s", call.call_id, uniqueid, exc)
-        log.info(
-            "call %s: attended transfer to agent %s completed: legs=%s autostart=%s reasons=%s",
-            call.call_id, agent, decision.legs, decision.autostart, ",".join(decision.reasons),
-        )  # fmt: skip
-
-    # ------------------------------------------------------------- segments
-
-    async def _do(self, call: CallState, action: str, chan: AgiChannel | None) -> None:
-        agent_channel = call.channels.get("agent", "")
-        if action == "start":
-            await self._start(call, chan)
-        elif action == "stop":
-            await self._stop(call, chan)
-        elif action in ("pause", "resume"):
-            pause = action == "pause"
-            await self.ami.action(
-                "MixMonitorMute",
-                Channel=agent_channel,
-                Direction="both",
-                State="1" if pause else "0",
-            )
-            if call.segment is not None:
-                if pause:
-                    call.segment.open_pause(time.time())
-                else:
-                    call.segment.close_pause(time.time())
-        else:
-            raise ValueError(f"unknown action {action!r}")
-        self.store.save(call)
-
-    async def _start(self, call: CallState, chan: AgiChannel | None) -> None:
-        legs = call.current_decision().legs
-        recording_id = new_recording_id()
-        number = call.segments + 1
-        if chan is not None:
-            await chan.exec("MixMonitor", mixmonitor.app_data(self.monitor, recording_id, legs))
-            mix_id = await chan.get(f"${{{mixmonitor.MIXMONITOR_ID_VAR}}}")
-        else:
-            channel = call.channels.get("agent", "")
-            await self.ami.action(
-                "MixMonitor",
-                Channel=channel,
-                Options=mixmonitor.options(self.monitor, recording_id, legs),
-            )
-            mix_id = await self.ami.getvar(channel, mixmonitor.MIXMONITOR_ID_VAR)
-        now = time.time()
-        seg = Segment(
-            recording_id=recording_id,
-            segment_no=number,
-            agent=call.agent,
-            legs=legs,
-            decision=call.current_decision(),
-            started_at=now,
-        )
-        for leg in mixmonitor.legs_captured(legs):
-            seg.captures[leg] = Capture(
-                leg=leg,
-                handle=recording_id,
-                host_path=str(self.monitor.host_path(recording_id, leg)),
-                started_at=now,
-            )
-        call.segments = number
-        call.mixmonitor_id = mix_id
-        call.segment = seg
-
-    async def _stop(self, call: CallState, chan: AgiChannel | None) -> None:
-        mix_id = call.mixmonitor_id
-        if chan is not None:
-            await chan.exec("StopMixMonitor", mix_id)
-        else:
-            fields = {"Channel": call.channels.get("agent", "")}
-            if mix_id:
-                fields["MixMonitorID"] = mix_id
-            try:
-                await self.ami.action("StopMixMonitor", **fields)
-            except AmiError as exc:  # the channel may be gone already: files close anyway
-                log.warning("call %s: StopMixMonitor: %s", call.call_id, exc)
-        self._end_segment(call)
-
-    def _end_segment(self, call: CallState) -> None:
-        seg = call.segment
-        if seg is None:
-            return
-        now = time.time()
-        seg.ended_at = now
-        if seg.paused:
-            seg.close_pause(now)
-        call.segment = None
-        task = asyncio.create_task(self._finish(call, seg))
-        self._finishing.setdefault(call.call_id, set()).add(task)
-        task.add_done_callback(lambda t: self._finished(call, t))
-
-    async def _finish(self, call: CallState, seg: Segment) -> None:
-        paths = [Path(c.host_path) for c in seg.captures.values()]
-        if not await mixmonitor.wait_closed(paths, self.close_timeout):
-            log.error("recording %s: MixMonitor files not closed in time", seg.recording_id)
-        await self.handoff.deliver(call, seg)
-        log.info("recording %s handed off (call %s)", seg.recording_id, call.call_id)
-
-    def _finished(self, call: CallState, task: asyncio.Task[None]) -> None:
-        self._finishing.get(call.call_id, set()).discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error(
-                "call %s: finishing a segment failed", call.call_id, exc_info=task.exception()
-            )
-        self._maybe_forget(call)
-
-    def _maybe_forget(self, call: CallState) -> None:
-        if not call.ended or self._finishing.get(call.call_id):
-            if not call.ended:
-                self.store.save(call)
-            return
-        self.calls.pop(call.call_id, None)
-        self._locks.pop(call.call_id, None)
-        self._finishing.pop(call.call_id, None)
-        for name in list(call.channels.values()):
-            if self._by_channel.get(name) == call.call_id:
-                self._by_channel.pop(name, None)
-        self.store.delete(call.call_id)
-        with contextlib.suppress(CallNotFound):
-            self.registry.unregister(call.call_id)
-
-    async def recover(self) -> int:
-        """After a restart: take back the calls the last process left in state.
-
-        MixMonitor went on recording in Asterisk meanwhile. A call whose agent
-        channel still exists is registered again (console, DTMF and hangup
-        work as before); one that ended while we were away has its closed
-        files handed to storage now. Returns how many calls were found.
-        """
-        found = 0
-        for call in self.store.load_all(source="agi"):
-            if call.call_id in self.calls:
-                continue
-            found += 1
-            self.calls[call.call_id] = call
-            self._locks[call.call_id] = asyncio.Lock()
-            agent = call.channels.get("agent", "")
-            alive = False
-            if agent and not call.ended:
-                try:
-                    await self.ami.getvar(agent, "CALLREC_CALL_ID")
-                    alive = True
-                except AmiError:
-                    alive = False
-            if alive:
-                for uniqueid in call.channels.values():
-                    if uniqueid:
-                        self._by_channel[uniqueid] = call.call_id
-                self.registry.register(call, self)
-                log.info("call %s recovered after restart (recording=%s)",
-                         call.call_id, call.recording)  # fmt: skip
-                continue
-            log.warning("call %s ended while callrec was down; finishing it", call.call_id)
-            if call.segment is not None:
-                self._end_segment(call)
-            call.ended = True
-            self._maybe_forget(call)
-        return found
-
-    async def reconcile(self) -> int:
-        """After the AMI link came back: check every call against Asterisk.
-
-        Hangup events sent while the link was down are lost, so a call whose
-        party left meanwhile would stay "live" until a restart. Each channel
-        callrec knows is looked up; one that is gone is handled as if its
-        Hangup had arrived (the segment is delivered, the call forgotten),
-        as the Stasis path does when its websocket comes back. Returns how
-        many calls ended.
-        """
-        ended = 0
-        for call in list(self.calls.values()):
-            if call.ended:
-                continue
-            consult = call.consult.uniqueid if call.consult else ""
-            for uniqueid in (
-                consult,
-                call.channels.get("agent", ""),
-                call.channels.get("customer", ""),
-            ):
-                if uniqueid and not await self._exists(uniqueid):
-                    log.warning(
-                        "call %s: channel %s left while AMI was away", call.call_id, uniqueid
-                    )
-                    await self.on_hangup({"Event": "Hangup", "Uniqueid": uniqueid})
-            ended += call.ended
-        return ended
-
-    async def _exists(self, uniqueid: str) -> bool:
-        try:
-            await self.ami.getvar(uniqueid, "CALLREC_CALL_ID")
-        except AmiError as exc:
-            return "no such channel" not in str(exc).lower()  # else: unsure, keep it
-        return True
-
-    async def drain(self, timeout: float = 15.0) -> None:
-        """Wait for segments being finished (service stop)."""
-        tasks = [t for ts in self._finishing.values() for t in ts]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        async with self._locks[call.call_id]:  # DTMF may have raced us: the machine decides
+            rule = await self._act(call, AgentAction(action), None)  # type: ignore[arg-type]
+        if rule:
+            raise ActionRefused(action, rule)

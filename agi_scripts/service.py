@@ -19,6 +19,7 @@ from agi_scripts.mixmonitor import MonitorDir
 from agi_scripts.server import AgiServer
 from callcore.call_settings import CallPathSettings
 from callcore.finish import Handoff
+from callcore.ids import endpoint
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from policy import Config
@@ -81,8 +82,7 @@ class AgiService:
         if not valid_agent_id(agent):
             return None
         endpoints = self.settings.endpoints
-        template = endpoints.agents.get(agent, endpoints.agent)
-        return template.replace("{agent}", agent)
+        return endpoint(endpoints.agents.get(agent, endpoints.agent), agent=agent)
 
     async def start(self) -> None:
         await self.ami.connect()

@@ -17,118 +17,25 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ari_app.capture import Capturer, event_time
-from ari_app.client import CONNECTED_EVENT, AriClient, AriError, AriNotFound, AriUnavailable
-from ari_app.dtmf import DtmfMatcher
-from ari_app.waiters import Waiters
-from callcore.actions import ActionRefused
-from callcore.events import (
-    AgentAction,
-    AgentToggle,
-    CaptureFailed,
-    CaptureStarted,
-    CaptureStopped,
-    Decide,
-    Decided,
-    DeliverSegment,
-    Effect,
-    Event,
-    HungUp,
-    MuteCapture,
-    PartyArrived,
-    PlayRefusal,
-    Reconnected,
-    StartCapture,
-    StopCapture,
-    TransferCompleted,
-    TransferStarted,
-)
-from callcore.finish import Handoff
-from callcore.ids import CONTINUE_VAR, is_true, safe_id
-from callcore.machine import CallMachine, resume
-from callcore.registry import CallRegistry
-from callcore.state import CallState, PendingTransfer
-from callcore.state_store import StateStore
-from policy import CallFacts, Config, decide, normalize_e164
+from ari_app.capture import event_time
+from ari_app.client import CONNECTED_EVENT, AriError
+from ari_app.core import EVENT_TYPES, CallSetupError
+from ari_app.reconcile import Reconciler
+from ari_app.transfers import TransferFlows
+from callcore.events import PartyArrived
+from callcore.ids import CONTINUE_VAR, safe_id
+from callcore.state import CallState
+from policy import normalize_e164
 
 log = logging.getLogger("callrec.ari")
 
-REFUSAL_TONE = "sound:beeperr"  # a short error beep the agent hears (not the customer)
-EVENT_TYPES = [
-    "StasisStart",
-    "StasisEnd",
-    "ChannelDestroyed",
-    "ChannelHangupRequest",
-    "ChannelDtmfReceived",
-    "RecordingStarted",
-    "RecordingFinished",
-    "RecordingFailed",
-    "PlaybackFinished",
-    "BridgeBlindTransfer",
-    "BridgeAttendedTransfer",
-    "ChannelVarset",  # only CALLREC_CONTINUE_RECORDING on an agent's channel is kept
-]
+__all__ = ["EVENT_TYPES", "CallSetupError", "StasisApp"]
 
 
-class CallSetupError(ValueError):
-    """Bad input for a new call (unknown agent, bad number): a 400, not a crash."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class StasisApp:
+class StasisApp(TransferFlows, Reconciler):
     """Owns every call that runs through Stasis on one Asterisk."""
-
-    def __init__(
-        self,
-        client: AriClient,
-        *,
-        config: Callable[[], Config],
-        registry: CallRegistry,
-        store: StateStore,
-        handoff: Handoff,
-        recording_dir: Path,
-        agent_endpoint: Callable[[str], str],
-        customer_endpoint: Callable[[str], str],
-        dtmf: dict[str, str] | None = None,
-        dtmf_timeout: float = 2.0,
-        default_region: str = "US",
-        originate_formats: str | None = None,
-    ) -> None:
-        self.client = client
-        self.config = config
-        self.registry = registry
-        self.store = store
-        self.handoff = handoff
-        self.agent_endpoint = agent_endpoint
-        self.customer_endpoint = customer_endpoint
-        self.dtmf = dtmf or {"*1": "toggle_record", "*2": "toggle_pause"}
-        self.dtmf_timeout = dtmf_timeout
-        self.default_region = default_region
-        self.originate_formats = originate_formats  # e.g. "slin" for simulated parties
-        self.waiters = Waiters()
-        self.capturer = Capturer(client, self.waiters, recording_dir)
-        self.calls: dict[str, CallState] = {}
-        self._by_channel: dict[str, str] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._matchers: dict[str, DtmfMatcher] = {}
-        self.machines: dict[str, CallMachine] = {}  # each call's recording life
-        # Bridge{Blind,Attended}Transfer events by the transferring channel's
-        # id: they may arrive just before or just after the StasisStart of
-        # the channel that replaces the agent, and tell who the new agent is.
-        self._transfer_events: dict[str, dict[str, Any]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._events_task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-        self.connected = asyncio.Event()
-        self._stasis_start_at: dict[str, float] = {}  # for latencies only
-        self.latencies: list[float] = []  # last StasisStart -> all captures started (s)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -138,6 +45,7 @@ class StasisApp:
     async def stop(self) -> None:
         """Stop listening; live calls and captures continue in Asterisk."""
         self._stop.set()
+        await self.drain()
         if self._events_task:
             self._events_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -145,34 +53,6 @@ class StasisApp:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Any, what: str) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s failed", what)
-
-        task = asyncio.create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _lock(self, call_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(call_id, asyncio.Lock())
-
-    def _save(self, call: CallState) -> None:
-        self.store.save(call)
-        self.registry.changed(call)
-
-    def _track(self, call: CallState) -> None:
-        self.calls[call.call_id] = call
-        if call.call_id not in self.machines:
-            self.machines[call.call_id] = CallMachine(resume(call))
-        for channel_id in call.channels.values():
-            self._by_channel[channel_id] = call.call_id
-        self.registry.register(call, self)
 
     # --------------------------------------------------------------- events
 
@@ -205,8 +85,6 @@ class StasisApp:
             elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
             elif args and args[0] == "call" and len(args) >= 3:
-                if args[1] in self.calls:
-                    self._stasis_start_at[args[1]] = time.time()
                 self._spawn(self._party_arrived(args[1], args[2], channel_id), "call party")
         elif kind in ("RecordingStarted", "RecordingFinished", "RecordingFailed"):
             name = event["recording"]["name"]
@@ -238,10 +116,6 @@ class StasisApp:
                 self.waiters.resolve("Transfer", transferer, event)
 
     # ----------------------------------------------------------- call flows
-
-    def _validate_agent(self, agent: str) -> None:
-        if not safe_id(agent or ""):
-            raise CallSetupError("call.bad_agent", f"agent id {agent!r} is not a valid id")
 
     async def originate_call(
         self,
@@ -381,391 +255,3 @@ class StasisApp:
             return
         call.announcement = prompt
         self._save(call)
-
-    # ------------------------------------------- the machine and its effects
-
-    async def _drive(self, call: CallState, event: Event) -> list[str]:
-        """Feed the call's machine and carry out every effect, to a resting state.
-
-        Runs under the call's lock, so the machine never rests half-way
-        through starting or stopping a capture. Returns the rules of any
-        refusal (the caller answers them: a 409 or the refusal tone).
-        """
-        machine = self.machines.get(call.call_id)
-        if machine is None:
-            return []
-        queue, refusals = [event], []
-        while queue:
-            for effect in machine.feed(queue.pop(0)):
-                if isinstance(effect, PlayRefusal):
-                    refusals.append(effect.rule)
-                    call.refusals.append(effect.rule)
-                    self._save(call)
-                else:
-                    queue.extend(await self._carry_out(call, effect))
-        return refusals
-
-    async def _carry_out(self, call: CallState, effect: Effect) -> list[Event]:
-        if isinstance(effect, Decide):
-            return [self._decide(call, effect)]
-        if isinstance(effect, StartCapture):
-            return [await self._start_segment(call, effect.segment_no)]
-        if isinstance(effect, StopCapture):
-            if call.segment is not None:
-                await self.capturer.stop(call.segment, effect.at)  # never raises
-                self._save(call)
-            return [CaptureStopped(effect.segment_no)]
-        if isinstance(effect, MuteCapture):
-            await self._mute(call, effect.muted)
-        elif isinstance(effect, DeliverSegment):
-            await self._deliver(call)
-        return []  # PlayPrompt: the announcement runs before bridging; EndCall: _end_call
-
-    def _decide(self, call: CallState, effect: Decide) -> Decided:
-        call.agent, call.phase = effect.agent, effect.phase
-        facts = CallFacts.from_dict(call.facts(continue_recording=effect.continue_recording))
-        decision = decide(self.config(), facts)
-        call.decision = decision
-        self._save(call)
-        log.info(
-            "call %s agent %s: legs=%s mode=%s autostart=%s reasons=%s",
-            call.call_id,
-            call.agent,
-            decision.legs,
-            decision.mode,
-            decision.autostart,
-            ",".join(decision.reasons),
-        )
-        return Decided(decision)
-
-    async def _start_segment(self, call: CallState, segment_no: int) -> Event:
-        begun = time.time()
-        call.segments = segment_no
-        try:
-            seg = await self.capturer.start(call, segment_no)
-        except (AriError, AriUnavailable, TimeoutError) as exc:
-            log.error("call %s: capture did not start: %s", call.call_id, exc)
-            return CaptureFailed(segment_no, str(exc))
-        # StasisStart of the party that completed the call -> every capture running.
-        since = self._stasis_start_at.pop(call.call_id, 0.0) or call.bridged_at or begun
-        self.latencies.append(time.time() - since)
-        self._save(call)
-        log.info(
-            "call %s: segment %d recording %s (%s)",
-            call.call_id,
-            seg.segment_no,
-            seg.recording_id,
-            seg.legs,
-        )
-        return CaptureStarted(segment_no)
-
-    async def _mute(self, call: CallState, muted: bool) -> None:
-        seg = call.segment
-        if seg is None:
-            return
-        try:
-            await self.capturer.set_muted(seg, muted)
-        except (AriError, AriUnavailable) as exc:
-            log.error("call %s: %s failed: %s", call.call_id, "mute" if muted else "unmute", exc)
-        now = time.time()
-        if muted:
-            seg.open_pause(now)
-        else:
-            seg.close_pause(now)
-        self._save(call)
-        log.info("call %s: %s at %.3f", call.call_id, "pause" if muted else "resume", now)
-
-    async def _deliver(self, call: CallState) -> None:
-        """Persist the call without its stopped segment, then hand the segment to storage."""
-        seg, call.segment = call.segment, None
-        if seg is None:
-            return
-        self._save(call)
-        if not any(cap.started_at for cap in seg.captures.values()):
-            log.warning(
-                "call %s: segment %d never started capturing; nothing to keep",
-                call.call_id,
-                seg.segment_no,
-            )
-            return
-        await self.handoff.deliver(call, seg)  # a failed hand-off is kept and retried
-
-    async def _stop_segment(self, call: CallState, at: float | None = None) -> None:
-        """Stop and deliver whatever segment the call holds (the safety net)."""
-        if call.segment is not None:
-            await self.capturer.stop(call.segment, at)
-            await self._deliver(call)
-
-    # CallController protocol (used by the HTTP API through the registry).
-    async def perform(self, call: CallState, action: str) -> None:
-        async with self._lock(call.call_id):
-            refused = await self._drive(call, AgentAction(action))  # type: ignore[arg-type]
-        if refused:
-            raise ActionRefused(action, refused[0])
-
-    async def transfer(self, call: CallState, agent: str, continue_recording: bool) -> None:
-        """Agent A hands the customer to agent B: A's segment ends, B's is decided."""
-        self._validate_agent(agent)
-        async with self._lock(call.call_id):
-            await self._drive(call, TransferStarted(agent, continue_recording))
-            n = sum(1 for role in call.channels if role.startswith("agent")) + 1
-            new_channel = f"{call.call_id}-a{n}"
-            call.transfer = PendingTransfer(agent, continue_recording, new_channel)
-            self._by_channel[new_channel] = call.call_id
-            self._save(call)
-        await self.client.originate(
-            self.agent_endpoint(agent),
-            app_args=f"call,{call.call_id},transfer",
-            channel_id=new_channel,
-            caller_id=call.customer_number,
-        )
-
-    async def _native_transfer(self, event: dict[str, Any]) -> None:
-        """A transfer done inside Asterisk (SIP REFER, a features transfer).
-
-        Asterisk puts a new channel to the transfer target into our bridge in
-        place of the agent (StasisStart with ``replace_channel``). That is the
-        transfer of SPEC 2.5: A's segment ends, and the new party, whose
-        dialplan extension names the agent, gets a post_transfer decision.
-        The transferring agent's CALLREC_CONTINUE_RECORDING is its checkbox.
-        It is kept from its ChannelVarset event when set, because the
-        transferring phone hangs up its leg as soon as Asterisk reports
-        success, often before a read could reach it; a read of the old and
-        then (inherited ``__`` value) the new channel is the fallback.
-        """
-        channel = event["channel"]
-        old = event["replace_channel"]["id"]
-        call = self.calls.get(self._by_channel.get(old, ""))
-        if call is None or call.channels.get("agent") != old:
-            return
-        early = asyncio.ensure_future(self._read_var(old, CONTINUE_VAR))
-        try:
-            agent = await self._transfer_target_agent(channel, old)
-            flag, call.continue_flag = call.continue_flag, None
-            read = await early
-            if flag is None:
-                flag = read
-            if flag is None:  # an inherited "__" value on the new channel
-                flag = await self._read_var(channel["id"], CONTINUE_VAR)
-            continue_recording = is_true(flag)
-            log.info(
-                "call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent
-            )
-            async with self._lock(call.call_id):
-                call.transfer = PendingTransfer(agent, continue_recording)
-                await self._complete_transfer(call, channel["id"], in_bridge=True)
-        finally:
-            # Once the old agent left our channel map no transfer event of it
-            # is stored again; drop the one kept (used or not) and its waiter.
-            self._transfer_events.pop(old, None)
-            self.waiters.discard("Transfer", old)
-
-    async def _read_var(self, channel_id: str, name: str) -> str | None:
-        """A channel variable, or None if unset or the channel is gone (any ARI error)."""
-        if not channel_id:
-            return None
-        try:
-            return await self.client.get_variable(channel_id, name)
-        except AriError as exc:
-            log.info("variable %s of %s not read: %s", name, channel_id, exc)
-            return None
-
-    async def _transfer_target_agent(self, channel: dict[str, Any], old: str) -> str:
-        """Who took the call in a transfer done inside Asterisk.
-
-        In order: CALLREC_AGENT on the channel now in our bridge (a site's
-        dialplan sets it where it dials an agent); for an attended transfer,
-        CALLREC_AGENT or the extension of the consultation's target (our
-        bridge holds only Asterisk's ``Local/_attended@transfer`` link to
-        it); for a blind one, the extension dialled, which names the agent.
-        """
-        named = await self._read_var(channel["id"], "CALLREC_AGENT")
-        if named and safe_id(named):
-            return named
-        event = self._transfer_events.get(old)
-        if event is None:
-            with contextlib.suppress(TimeoutError):
-                event = await self.waiters.wait(self.waiters.expect("Transfer", old), 2.0)
-        exten = str((channel.get("dialplan") or {}).get("exten", ""))
-        if event is not None and event.get("type") == "BridgeAttendedTransfer":
-            target = event.get("transfer_target") or {}
-            named = await self._read_var(target.get("id", ""), "CALLREC_AGENT")
-            if named and safe_id(named):
-                return named
-            exten = str((target.get("dialplan") or {}).get("exten", ""))
-        elif event is not None and event.get("exten"):
-            exten = str(event["exten"])
-        return exten if safe_id(exten) and not exten.startswith("_") else "unknown"
-
-    async def _complete_transfer(
-        self, call: CallState, channel_id: str, *, in_bridge: bool = False
-    ) -> None:
-        info, call.transfer = call.transfer, None
-        old = call.channels.get("agent")
-        call.channels["agent"] = channel_id
-        call.agent = info.agent if info else call.agent
-        call.phase = "post_transfer"
-        call.decision = None  # A's decision no longer applies; B's follows
-        self._by_channel[channel_id] = call.call_id
-        if old:
-            self._by_channel.pop(old, None)
-            if old not in call.previous_agents:
-                call.previous_agents.append(old)
-        self._save(call)
-        if not in_bridge:
-            await self.client.add_channel(call.bridge_id, channel_id)
-        if old:
-            with contextlib.suppress(AriError):
-                await self.client.remove_channel(call.bridge_id, old)
-        call.bridged_at = time.time()
-        self._matchers.pop(call.call_id, None)
-        # A's segment (if still running) ends and is delivered; B's is decided.
-        done = TransferCompleted(call.agent, bool(info and info.continue_recording))
-        await self._drive(call, done)
-        if old:
-            with contextlib.suppress(AriError, AriUnavailable):
-                await self.client.hangup(old)
-
-    # ----------------------------------------------------------------- DTMF
-
-    def _dtmf(self, channel_id: str, digit: str) -> None:
-        call_id = self._by_channel.get(channel_id)
-        call = self.calls.get(call_id or "")
-        if call is None or call.channels.get("agent") != channel_id:
-            return  # only the agent's keys control recording
-        matcher = self._matchers.setdefault(call.call_id, DtmfMatcher(self.dtmf, self.dtmf_timeout))
-        toggle = matcher.feed(digit, time.monotonic())
-        if toggle in ("toggle_record", "toggle_pause"):
-            self._spawn(self._dtmf_action(call, toggle), "DTMF action")
-
-    async def _dtmf_action(self, call: CallState, toggle: str) -> None:
-        async with self._lock(call.call_id):
-            if call.ended:
-                return
-            refused = await self._drive(call, AgentToggle(toggle))  # type: ignore[arg-type]
-        self.registry.changed(call)
-        if refused:
-            log.info("call %s: DTMF %s refused (%s)", call.call_id, toggle, refused[0])
-            await self._refusal_tone(call)
-        else:
-            log.info("call %s: DTMF %s by agent %s", call.call_id, toggle, call.agent)
-
-    async def _refusal_tone(self, call: CallState) -> None:
-        playback_id = f"{call.call_id}-refuse-{uuid.uuid4().hex[:6]}"
-        try:
-            await self.client.play(call.channels["agent"], REFUSAL_TONE, playback_id=playback_id)
-            await asyncio.sleep(0.6)
-            await self.client.stop_playback(playback_id)
-        except AriError:
-            pass
-
-    # --------------------------------------------------------------- hangup
-
-    async def _party_left(self, call_id: str, channel_id: str, at: float) -> None:
-        call = self.calls.get(call_id)
-        if call is None or call.ended:
-            return
-        if channel_id in call.previous_agents:
-            return  # the transferred-away agent leaving is expected
-        await self._end_call(call, at)
-
-    async def _end_call(self, call: CallState, at: float | None = None) -> None:
-        """End a call: deliver its segment first, then tear down what is left.
-
-        No error of the teardown (Asterisk refusing a stop, a channel already
-        gone, the link down) may keep the recording from storage or leave the
-        call listed: each step is guarded on its own.
-        """
-        async with self._lock(call.call_id):
-            if call.ended:
-                return
-            call.ended = True
-            try:
-                await self._drive(call, HungUp("customer", at))
-                if call.segment is not None:  # whatever the machine said: deliver it
-                    await self._stop_segment(call, at)
-            except Exception:
-                log.exception("call %s: finishing its segment failed", call.call_id)
-            finally:
-                await self._teardown(call)
-
-    async def _teardown(self, call: CallState) -> None:
-        for channel_id in call.channels.values():
-            with contextlib.suppress(AriError, AriUnavailable):
-                await self.client.hangup(channel_id)
-        if call.bridge_id:
-            with contextlib.suppress(AriError, AriUnavailable):
-                await self.client.destroy_bridge(call.bridge_id)
-        self.store.delete(call.call_id)
-        self.registry.unregister(call.call_id)
-        self.calls.pop(call.call_id, None)
-        for channel_id in call.channels.values():
-            self._by_channel.pop(channel_id, None)
-        self._matchers.pop(call.call_id, None)
-        self.machines.pop(call.call_id, None)
-        self._locks.pop(call.call_id, None)
-        self._stasis_start_at.pop(call.call_id, None)
-        log.info("call %s ended after %d segment(s)", call.call_id, call.segments)
-
-    # ------------------------------------------------------------ reconcile
-
-    async def _on_connected(self) -> None:
-        """After any (re)connect: Asterisk replays nothing, so rebuild from state."""
-        with contextlib.suppress(AriError):
-            await self.client.set_event_filter(EVENT_TYPES)
-        await self.handoff.retry_pending()
-        channels = {c["id"] for c in await self.client.list_channels()}
-        for call in self.store.load_all(source="ari"):
-            known = self.calls.get(call.call_id)
-            if known is not None:
-                call = known
-            else:
-                self._track(call)
-            parties = [call.channels.get("customer"), call.channels.get("agent")]
-            alive = all(p in channels for p in parties if p)
-            setting_up = not call.bridged_at and time.time() - call.created_at < 60
-            if not alive and setting_up and not call.ended:
-                continue  # still being dialled: its channels do not exist yet
-            if call.ended or not alive:
-                log.warning("call %s ended while the app was away; finishing it", call.call_id)
-                await self._end_call(call, _last_write(call))
-                continue
-            if call.segment is not None:
-                live = [await self.capturer.still_live(c) for c in call.segment.captures.values()]
-                if not all(live):
-                    log.warning("call %s: a capture ended while away", call.call_id)
-                    async with self._lock(call.call_id):  # what it holds is delivered
-                        await self._drive(call, Reconnected(parties_alive=True, capturing=False))
-            log.info("call %s recovered (recording=%s)", call.call_id, call.recording)
-        await self._reap_orphans(channels)
-        self.connected.set()
-
-    async def _reap_orphans(self, channels: set[str]) -> None:
-        """Snoops and bridges no known call owns would leak: remove them."""
-        owned_channels: set[str] = set()
-        owned_bridges: set[str] = set()
-        for call in self.calls.values():
-            owned_channels.update(call.channels.values())
-            if call.segment:
-                owned_channels.update(c.snoop_id for c in call.segment.captures.values())
-            owned_bridges.add(call.bridge_id)
-        for channel in await self.client.list_channels():
-            if channel.get("name", "").startswith("Snoop/") and channel["id"] not in owned_channels:
-                with contextlib.suppress(AriNotFound):
-                    await self.client.hangup(channel["id"])
-        for bridge in await self.client.list_bridges():
-            if bridge.get("name", "").startswith("callrec-") and bridge["id"] not in owned_bridges:
-                with contextlib.suppress(AriNotFound):
-                    await self.client.destroy_bridge(bridge["id"])
-
-
-def _last_write(call: CallState) -> float | None:
-    """When a call that ended unseen stopped recording: its files' last write."""
-    if call.segment is None:
-        return None
-    times = [
-        Path(cap.host_path).stat().st_mtime
-        for cap in call.segment.captures.values()
-        if Path(cap.host_path).exists()
-    ]
-    return max(times) if times else None

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ari_app.client import AriClient, AriConflict, AriError, AriNotFound, AriUnavailable
-from ari_app.waiters import Waiters
 from callcore.state import CallState, Capture, Segment
+from callcore.waiters import Waiters
 from storage.segment import new_recording_id
 
 log = logging.getLogger("callrec.ari.capture")

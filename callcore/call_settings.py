@@ -1,5 +1,7 @@
 """The settings both call paths read: dial-string templates and the FastAGI listener.
 
+Dial strings are filled by ``callcore.ids.endpoint`` (ids checked first).
+
 They live here, not in ``callrec.settings``, so ``agi_scripts`` and ``ari_app``
 need nothing from the composing package (which imports the sandbox and
 everything else). ``callrec.settings`` nests these models in ``service.toml``.
@@ -58,10 +60,3 @@ class CallPathSettings(Protocol):
 
     @property
     def endpoints(self) -> EndpointSettings: ...
-
-
-def fill_endpoint(template: str, **values: str) -> str:
-    """The one way a dial string is built from a template and already-validated ids."""
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template

@@ -103,29 +103,48 @@ def build_finished(call: CallState, seg: Segment) -> FinishedSegment:
 
 
 class Handoff:
-    """Hands finished segments to storage; keeps what fails for a retry."""
+    """Hands finished segments to storage; keeps what fails for a retry.
+
+    Each segment is journalled (a pending file) *before* the hand-off starts
+    and the file is removed once storage took it, so a hand-off that fails,
+    or a process that dies during one, leaves the segment to be retried on
+    start: the call paths may run hand-offs in the background, outside any
+    per-call lock, without risking a recording.
+    """
 
     def __init__(self, sink: SegmentSink, pending_dir: Path) -> None:
         self.sink = sink
         self.pending_dir = pending_dir
         private_dir(pending_dir)
+        self._in_flight: set[str] = set()  # recording ids being handed off now
+
+    def _journal(self, call: CallState, seg: Segment) -> Path:
+        record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
+        record["call"]["segment"] = asdict(seg) | {"decision": seg.decision.to_dict()}
+        path = self.pending_dir / f"{seg.recording_id}.json"
+        write_private(path, json.dumps(record), sync=True)
+        return path
 
     async def deliver(self, call: CallState, seg: Segment) -> str | None:
+        path = self._journal(call, seg)
+        self._in_flight.add(seg.recording_id)
         try:  # a file we cannot finish (bad header, stereo) is kept too
             # Header repair and stereo read and write whole files: off the loop.
             finished = await asyncio.to_thread(build_finished, call, seg)
-            return await self.sink.accept_segment(finished)
+            stored = await self.sink.accept_segment(finished)
         except Exception:
             log.exception("recording %s: hand-off failed; kept for retry", seg.recording_id)
-            record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
-            record["call"]["segment"] = asdict(seg) | {"decision": seg.decision.to_dict()}
-            path = self.pending_dir / f"{seg.recording_id}.json"
-            write_private(path, json.dumps(record), sync=True)
             return None
+        finally:
+            self._in_flight.discard(seg.recording_id)
+        path.unlink(missing_ok=True)
+        return stored
 
     async def retry_pending(self) -> int:
         done = 0
         for path in sorted(self.pending_dir.glob("*.json")):
+            if path.stem in self._in_flight:
+                continue  # being handed off right now
             data = json.loads(path.read_text())
             call = load_state(data["call"])  # pending files of older versions too
             if call.segment is None:

@@ -13,7 +13,6 @@ import re
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 CONTINUE_VAR = "CALLREC_CONTINUE_RECORDING"  # the transferring agent's checkbox
-DEFAULT_ENDPOINT = "PJSIP/{id}"
 
 
 def safe_id(value: str | None) -> bool:
@@ -26,8 +25,14 @@ def is_true(value: str | None) -> bool:
     return (value or "").strip().lower() in TRUE_WORDS
 
 
-def endpoint(template: str, ident: str) -> str:
-    """An endpoint from a template with ``{id}``; refuses ids unsafe in a dial string."""
-    if not safe_id(ident):
-        raise ValueError(f"{ident!r} is not a valid id for a dial string")
-    return template.replace("{id}", ident)
+def endpoint(template: str, **values: str) -> str:
+    """A dial string from a settings template (``{agent}``, ``{number}``).
+
+    Each value must pass :func:`safe_id`: a value holding ``@``, ``:`` or
+    ``/`` would change where Asterisk dials, so it is refused, not filled in.
+    """
+    for key, value in values.items():
+        if not safe_id(value):
+            raise ValueError(f"{key} {value!r} is not safe in a dial string")
+        template = template.replace("{" + key + "}", value)
+    return template

@@ -28,8 +28,8 @@ from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
 from ari_app.client import AriClient
 from callcore import fallback
-from callcore.call_settings import fill_endpoint
 from callcore.finish import Handoff
+from callcore.ids import endpoint
 from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState
 from callcore.state_store import StateStore
@@ -180,10 +180,10 @@ class Service:
             store=self.store,
             handoff=self.handoff,
             recording_dir=link.recording_dir,
-            agent_endpoint=lambda agent: fill_endpoint(
+            agent_endpoint=lambda agent: endpoint(
                 endpoints.agents.get(agent, endpoints.agent), agent=agent
             ),
-            customer_endpoint=lambda number: fill_endpoint(
+            customer_endpoint=lambda number: endpoint(
                 endpoints.customer, number=number.lstrip("+")
             ),
             dtmf={s.dtmf.toggle_record: "toggle_record", s.dtmf.toggle_pause: "toggle_pause"},

@@ -188,6 +188,23 @@ async def env(agi_env: AgiEnv) -> AsyncIterator[AgiEnv]:
     """Per test: the shared service, and no channel left behind afterwards."""
     yield agi_env
     await no_channels(agi_env.asterisk)
+    # Nothing held per call once its calls ended (hangup notes expire by age).
+    controller = agi_env.controller
+
+    def held() -> dict[str, object]:
+        parts = {
+            "calls": controller.calls,
+            "locks": controller._locks,
+            "finishing": controller._finishing,
+            "by_channel": controller._by_channel,
+            "waiters": controller.waiters._futures,
+        }
+        return {name: value for name, value in parts.items() if value}
+
+    deadline = time.monotonic() + 15
+    while held() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not held(), f"per-call objects left after the test: {held()}"
 
 
 def host_file(segment: FinishedSegment, leg: str) -> Path:

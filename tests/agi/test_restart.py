@@ -20,7 +20,10 @@ pytestmark = pytest.mark.asterisk
 async def _restarted(env: AgiEnv, call_id: str, tmp: Path) -> tuple[AgiController, Ami]:
     """The old process dies (forgets the call); a new controller starts on the same state."""
     old = env.controller
-    old.calls.pop(call_id, None)
+    old.calls.pop(call_id, None)  # and all else that process held for the call
+    old._locks.pop(call_id, None)
+    for channel in [c for c, owner in old._by_channel.items() if owner == call_id]:
+        old._by_channel.pop(channel, None)
     ami = Ami(AmiAddress("127.0.0.1", env.asterisk.ports.ami, env.asterisk.ami_user,
                          env.asterisk.ami_secret))  # fmt: skip
     await ami.connect()

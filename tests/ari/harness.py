@@ -89,9 +89,12 @@ class KeepingSink:
         target = self.copies / segment.recording_id
         target.mkdir(parents=True)
         kept = {leg: Path(shutil.copy2(p, target / p.name)) for leg, p in segment.files.items()}
+        segment.extra["copies"] = kept
+        stored = await self.storage.accept_segment(segment)
+        # Listed once stored: hand-offs run in the background, so a test that
+        # saw it here may read it from storage at once.
         self.segments.append(segment)
-        self.segments[-1].extra["copies"] = kept
-        return await self.storage.accept_segment(segment)
+        return stored
 
 
 def free_port() -> int:
@@ -110,7 +113,6 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
         "locks": app._locks,
         "matchers": app._matchers,
         "transfer_events": app._transfer_events,
-        "stasis_start_at": app._stasis_start_at,
         "machines": app.machines,
         "waiters": app.waiters._futures,
     }

@@ -103,6 +103,7 @@ async def _end_with(tmp_path: Path, stop_error: Exception) -> tuple[StasisApp, S
     app._track(call)
     app._save(call)
     await app._end_call(call, at=1001.0)
+    await app.drain()  # hand-offs run outside the call's lock
     return app, sink, client
 
 
@@ -112,7 +113,7 @@ async def test_409_on_stop_still_delivers_and_cleans_up(tmp_path: Path) -> None:
     assert [s.recording_id for s in sink.segments] == ["r1"]
     assert set(sink.segments[0].files) == {"agent", "customer", "stereo"}
     assert app.calls == {} and app.registry.all() == [] and app._by_channel == {}
-    assert app._locks == {} and app._matchers == {}
+    assert app._locks == {} and app._matchers == {} and not app._delivering
     assert not list((tmp_path / "state").glob("*.json"))
     asked = {kind for kind, _ in client.requests}
     assert asked == {"stop", "hangup", "destroy_bridge"}  # teardown still attempted
@@ -138,11 +139,13 @@ async def test_no_per_call_objects_remain_after_many_calls(tmp_path: Path) -> No
         customer_endpoint=lambda n: f"PJSIP/{n}",
     )
     for n in range(50):
-        call = _live_call(tmp_path)
+        (tmp_path / f"c{n}").mkdir()
+        call = _live_call(tmp_path / f"c{n}")  # own files: hand-offs run in the background
         call.call_id = f"c{n}"
         call.channels = {"agent": f"c{n}-a1", "customer": f"c{n}-c"}
         app._track(call)
         app._dtmf(call.channels["agent"], "*")  # a matcher is made for the call
         await app._end_call(call, at=1001.0)
+    await app.drain()
     assert len(sink.segments) == 50
     assert per_call_leftovers(app) == {}

@@ -101,6 +101,7 @@ async def test_call_that_ended_during_the_upgrade_is_delivered(tmp_path: Path) -
     sink = Sink()
     app = _app(tmp_path, FakeAri(channels=[]), sink)
     await app._on_connected()
+    await app.drain()
     (seg,) = sink.segments
     assert seg.recording_id == old["segment"]["recording_id"] and seg.call_id == old["call_id"]
     assert seg.decision["mode"] == "all_calls" and "consent.one_party" in seg.reasons
@@ -135,6 +136,7 @@ async def test_unreadable_live_call_is_delivered_flagged(tmp_path: Path) -> None
     sink = Sink()
     app = _app(tmp_path, FakeAri(channels=[]), sink)
     await app._on_connected()
+    await app.drain()
     (seg,) = sink.segments
     assert seg.recording_id == old["segment"]["recording_id"]
     assert UNREADABLE_FLAG in seg.flags

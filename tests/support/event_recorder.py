@@ -118,8 +118,6 @@ def tap_registry(registry: CallRegistry, tape: Tape) -> None:
     registry.register = recorded_register  # type: ignore[method-assign]
 
 
-
-
 def tap_app(app: StasisApp) -> None:
     """Mark the app's DTMF actions so the registry tap leaves them out."""
     dtmf_action = app._dtmf_action

@@ -1,8 +1,10 @@
-"""Wait for an ARI event that a request will cause, without racing it.
+"""Wait for an Asterisk event that a request (or a race) will cause, without polling.
 
-Register the waiter *before* the request (we choose channel, snoop, recording
-and playback ids ourselves), so an event that arrives before the REST call
-returns is not missed.
+The one waiter mechanism of both call paths. Register the waiter *before*
+the request (we choose channel, snoop, recording and playback ids
+ourselves), so an event that arrives before the REST or AMI answer is not
+missed; the event handler resolves it by (kind, id). A waiter nobody needs
+any more is discarded, so nothing is held for a call that ended.
 """
 
 from __future__ import annotations

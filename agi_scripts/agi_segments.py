@@ -1,0 +1,226 @@
+"""Dialplan-path state and segments: MixMonitor start/stop, hand-off, forgetting.
+
+The base of ``AgiController`` (``agi_scripts/controller.py``), which is
+assembled from parts small enough to read in one sitting: this one (the
+calls, their segments and the agent actions through the call machine),
+``agi_hangups`` (AMI Hangup, restart recovery, reconcile after an AMI
+reconnect) and ``agi_transfers`` (API, blind and attended transfers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agi_scripts import mixmonitor
+from agi_scripts.agi import AgiChannel
+from agi_scripts.ami import Ami, AmiError
+from callcore.events import (
+    AgentAction,
+    AgentToggle,
+    CaptureStarted,
+    CaptureStopped,
+    Event,
+    MuteCapture,
+    PlayRefusal,
+    StartCapture,
+    StopCapture,
+)
+from callcore.finish import Handoff
+from callcore.machine import CallMachine, resume
+from callcore.registry import CallNotFound, CallRegistry
+from callcore.state import CallState, Capture, Segment
+from callcore.state_store import StateStore
+from callcore.waiters import Waiters
+from policy import Config
+from storage.segment import new_recording_id
+
+log = logging.getLogger("callrec.agi")
+
+TRANSFER_CONTEXT = "callrec-agi-transfer"
+# The answer hook's hangup handler reports the agent's transfer checkbox with
+# this UserEvent, since the channel is gone before any AMI Getvar could read it.
+CONTINUE_EVENT = "CallrecContinueRecording"
+# Set (inherited) on each agent's channel: a call that agent makes, such as an
+# attended transfer's consultation, carries it. The agent's uniqueid, not a
+# name, so it holds nothing an endpoint's name could add.
+FROM_AGENT_VAR = "CALLREC_FROM_AGENT"
+# How long to wait for the AMI Hangup of a channel Asterisk already destroyed
+# (the event and the AGI request race). Well inside the AGI deadline.
+HANGUP_EVENT_WAIT = 1.5
+_NOTE_TTL = 120.0
+
+
+class AgiSegments:
+    """The calls of the dialplan path and their segments."""
+
+    def __init__(
+        self,
+        *,
+        policy: Callable[[], Config],
+        registry: CallRegistry,
+        handoff: Handoff,
+        store: StateStore,
+        monitor: mixmonitor.MonitorDir,
+        ami: Ami,
+        agent_dial: Callable[[str], str | None],
+        close_timeout: float = 10.0,
+    ) -> None:
+        self.policy = policy
+        self.registry = registry
+        self.handoff = handoff
+        self.store = store
+        self.monitor = monitor
+        self.ami = ami
+        self.agent_dial = agent_dial
+        self.close_timeout = close_timeout
+        self.calls: dict[str, CallState] = {}
+        self._by_channel: dict[str, str] = {}  # agent or customer uniqueid -> call id
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._finishing: dict[str, set[asyncio.Task[None]]] = {}
+        # Agent channels whose AMI Hangup we saw, and the checkbox each reported
+        # on its way out (both noted in event order, before any await).
+        self._gone: dict[str, float] = {}
+        self.waiters = Waiters()
+        self._flags: dict[str, bool] = {}
+
+    async def _act(
+        self, call: CallState, event: AgentAction | AgentToggle, chan: AgiChannel | None
+    ) -> str | None:
+        """An agent's action through the call machine (the same one the Stasis path
+        drives); the machine is rebuilt from the persisted call, so nothing else
+        is held for it. Returns the refusing rule, or None when carried out.
+        """
+        machine = CallMachine(resume(call))
+        queue: list[Event] = [event]
+        refused = None
+        while queue:
+            for effect in machine.feed(queue.pop(0)):
+                if isinstance(effect, PlayRefusal):
+                    refused = effect.rule
+                elif isinstance(effect, StartCapture):
+                    await self._start(call, chan)
+                    queue.append(CaptureStarted(effect.segment_no))
+                elif isinstance(effect, StopCapture):
+                    await self._stop(call, chan)  # files handed off once MixMonitor closed them
+                    queue.append(CaptureStopped(effect.segment_no))
+                elif isinstance(effect, MuteCapture):
+                    await self._mute(call, effect.muted)
+        self.store.save(call)
+        return refused
+
+    async def _mute(self, call: CallState, muted: bool) -> None:
+        await self.ami.action(
+            "MixMonitorMute",
+            Channel=call.channels.get("agent", ""),
+            Direction="both",
+            State="1" if muted else "0",
+        )
+        if call.segment is not None:
+            if muted:
+                call.segment.open_pause(time.time())
+            else:
+                call.segment.close_pause(time.time())
+
+    async def _start(self, call: CallState, chan: AgiChannel | None) -> None:
+        legs = call.current_decision().legs
+        recording_id = new_recording_id()
+        number = call.segments + 1
+        if chan is not None:
+            await chan.exec("MixMonitor", mixmonitor.app_data(self.monitor, recording_id, legs))
+            mix_id = await chan.get(f"${{{mixmonitor.MIXMONITOR_ID_VAR}}}")
+        else:
+            channel = call.channels.get("agent", "")
+            await self.ami.action(
+                "MixMonitor",
+                Channel=channel,
+                Options=mixmonitor.options(self.monitor, recording_id, legs),
+            )
+            mix_id = await self.ami.getvar(channel, mixmonitor.MIXMONITOR_ID_VAR)
+        now = time.time()
+        seg = Segment(
+            recording_id=recording_id,
+            segment_no=number,
+            agent=call.agent,
+            legs=legs,
+            decision=call.current_decision(),
+            started_at=now,
+        )
+        for leg in mixmonitor.legs_captured(legs):
+            seg.captures[leg] = Capture(
+                leg=leg,
+                handle=recording_id,
+                host_path=str(self.monitor.host_path(recording_id, leg)),
+                started_at=now,
+            )
+        call.segments = number
+        call.mixmonitor_id = mix_id
+        call.segment = seg
+
+    async def _stop(self, call: CallState, chan: AgiChannel | None) -> None:
+        mix_id = call.mixmonitor_id
+        if chan is not None:
+            await chan.exec("StopMixMonitor", mix_id)
+        else:
+            fields = {"Channel": call.channels.get("agent", "")}
+            if mix_id:
+                fields["MixMonitorID"] = mix_id
+            try:
+                await self.ami.action("StopMixMonitor", **fields)
+            except AmiError as exc:  # the channel may be gone already: files close anyway
+                log.warning("call %s: StopMixMonitor: %s", call.call_id, exc)
+        self._end_segment(call)
+
+    def _end_segment(self, call: CallState) -> None:
+        seg = call.segment
+        if seg is None:
+            return
+        now = time.time()
+        seg.ended_at = now
+        if seg.paused:
+            seg.close_pause(now)
+        call.segment = None
+        task = asyncio.create_task(self._finish(call, seg))
+        self._finishing.setdefault(call.call_id, set()).add(task)
+        task.add_done_callback(lambda t: self._finished(call, t))
+
+    async def _finish(self, call: CallState, seg: Segment) -> None:
+        paths = [Path(c.host_path) for c in seg.captures.values()]
+        if not await mixmonitor.wait_closed(paths, self.close_timeout):
+            log.error("recording %s: MixMonitor files not closed in time", seg.recording_id)
+        await self.handoff.deliver(call, seg)
+        log.info("recording %s handed off (call %s)", seg.recording_id, call.call_id)
+
+    def _finished(self, call: CallState, task: asyncio.Task[None]) -> None:
+        self._finishing.get(call.call_id, set()).discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "call %s: finishing a segment failed", call.call_id, exc_info=task.exception()
+            )
+        self._maybe_forget(call)
+
+    def _maybe_forget(self, call: CallState) -> None:
+        if not call.ended or self._finishing.get(call.call_id):
+            if not call.ended:
+                self.store.save(call)
+            return
+        self.calls.pop(call.call_id, None)
+        self._locks.pop(call.call_id, None)
+        self._finishing.pop(call.call_id, None)
+        for name in list(call.channels.values()):
+            if self._by_channel.get(name) == call.call_id:
+                self._by_channel.pop(name, None)
+        self.store.delete(call.call_id)
+        with contextlib.suppress(CallNotFound):
+            self.registry.unregister(call.call_id)
+
+    # Provided by the parts (controller, transfers): the registry's CallController.
+    async def perform(self, call: CallState, action: str) -> None:
+        raise NotImplementedError
+
+    async def transfer(self, call: CallState, agent: str, continue_recording: bool) -> None:
+        raise NotImplementedError
