@@ -140,6 +140,10 @@ class WebhooksConfig(_Strict):
         if self.secret_file is None:
             raise ConfigInvalid("webhooks: no secret configured")
         try:
+            if self.secret_file.stat().st_mode & 0o004:
+                raise ConfigInvalid(
+                    f"webhooks.secret_file: {self.secret_file} is world-readable; chmod o-r it"
+                )
             key = self.secret_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigInvalid(f"webhooks.secret_file: {exc.strerror}") from None

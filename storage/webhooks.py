@@ -19,7 +19,7 @@ secret. Bodies carry metadata, never audio or file paths.
 Signature (as Stripe's): header ``Callrec-Signature: t=<unix seconds>,v1=<hex>``
 where ``<hex>`` is HMAC-SHA256(secret, ``"<t>." + raw body``). Receivers
 recompute it over the raw bytes, compare in constant time, refuse a ``t`` more
-than five minutes from their clock (replays), and de-duplicate on the event
+than five minutes from their clock (replays), and act once per event
 ``id``: delivery is at least once.
 """
 

@@ -123,7 +123,7 @@ def test_keyset_pages_cover_every_row_once_in_order(
         assert walk(db, QA, SearchFilter(), sort, limit) == expected(rows, lambda r: True, sort)
 
 
-def test_rows_added_while_paging_cause_no_duplicates(db: Database, rows: list[Row]) -> None:
+def test_rows_added_while_paging_repeat_no_row(db: Database, rows: list[Row]) -> None:
     first = search(db, QA, SearchFilter(), limit=20)
     newer = make_rows(5, seed=99)
     load(db, [Row(**{**r.__dict__, "started_at": datetime(2027, 1, 1)}) for r in newer])

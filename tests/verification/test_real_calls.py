@@ -148,7 +148,8 @@ async def test_fastagi_unreachable_is_a_gap(asterisk: Instance, tmp_path: Path) 
         def fallback_span() -> list[CallSpan]:
             with storage.db.session() as s:
                 spans = list(s.scalars(select(CallSpan).where(CallSpan.ended_at.is_not(None))))
-            return [sp for sp in spans if ((sp.details or {}).get("route") or "").startswith("agi-")]
+            routes = [((sp.details or {}).get("route") or "", sp) for sp in spans]
+            return [sp for route, sp in routes if route.startswith("agi-")]
 
         [span] = await wait_for(fallback_span, 20, "the fallback call's span")
         assert span.call_id  # the dialplan gave the call its id before asking callrec

@@ -186,6 +186,7 @@ def test_config_refuses_what_cannot_work(tmp_path: Path) -> None:
         WebhooksConfig(events=("recording.played",))
     toml = tmp_path / "node.toml"
     (tmp_path / "hook.key").write_text(SECRET + "\n")
+    (tmp_path / "hook.key").chmod(0o600)
     toml.write_text(
         "[storage.webhooks]\n"
         'urls = ["http://127.0.0.1:8089/hooks"]\n'
@@ -195,6 +196,9 @@ def test_config_refuses_what_cannot_work(tmp_path: Path) -> None:
     cfg = load_storage_config(toml).webhooks
     assert cfg.secret_bytes() == SECRET.encode()
     assert cfg.events == ("recording.stored", "recording.deleted")
+    (tmp_path / "hook.key").chmod(0o644)
+    with pytest.raises(ConfigInvalid, match="world-readable"):
+        cfg.secret_bytes()
     toml.write_text('[storage.webhooks]\nurls = ["http://127.0.0.1:8089/hooks"]\n')
     with pytest.raises(ConfigInvalid) as err:
         load_storage_config(toml)

@@ -1,6 +1,6 @@
 """recording search: composite (filter, started_at, id) indexes for keyset pages;
 recordings.verification_outcome kept by triggers from verifications (which also
-audit each outcome as 'verify'); outbox.payload and event_key for signed webhooks
+storage/verification.py audits as 'verify'); outbox.payload and event_key for signed webhooks
 
 Revision ID: 0006
 Revises: 0004
