@@ -1,9 +1,10 @@
 """recording search: composite (filter, started_at, id) indexes for keyset pages;
-recordings.verification_outcome kept by triggers from verifications (which also
-storage/verification.py audits as 'verify'); outbox.payload and event_key for signed webhooks
+recordings.verification_outcome kept by triggers from verifications (the
+'verify' audit entry is written by storage/verification.py); outbox.payload and
+event_key for signed webhooks
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 """
 from __future__ import annotations
