@@ -265,35 +265,7 @@ def _views(s: Session, recs: list[Recording]) -> tuple[list[RecordingView], dict
             )
         outcomes = {rec.id: rec.verification_outcome for rec in recs if rec.verification_outcome}
     views = [
-        RecordingView(
-            rec.id,
-            rec.call_id,
-            rec.segment_no,
-            rec.agent,
-            rec.campaign,
-            rec.queue,
-            rec.direction,
-            rec.customer_number_raw,
-            rec.customer_e164,
-            rec.started_at,
-            rec.ended_at,
-            rec.duration_seconds,
-            rec.legs,
-            rec.format,
-            rec.size_bytes,
-            rec.state,
-            rec.upload_state,
-            rec.legal_hold,
-            tuple(rec.flags),
-            tuple(rec.reasons),
-            dict(rec.decision),
-            tuple(records[rec.id]),
-            tuple(files[rec.id]),
-            rec.deleted_at,
-            rec.deleted_by,
-            rec.delete_reason,
-        )
-        for rec in recs
+        RecordingView.of(rec, tuple(records[rec.id]), tuple(files[rec.id])) for rec in recs
     ]
     return views, outcomes
 

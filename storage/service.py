@@ -96,6 +96,40 @@ class RecordingView:
     deleted_by: str | None
     delete_reason: str | None
 
+    @classmethod
+    def of(
+        cls, rec: Recording, record_ids: tuple[int, ...], files: tuple[FileView, ...]
+    ) -> RecordingView:
+        """The view of one row, given its assignments and files (read by the caller)."""
+        return cls(
+            rec.id,
+            rec.call_id,
+            rec.segment_no,
+            rec.agent,
+            rec.campaign,
+            rec.queue,
+            rec.direction,
+            rec.customer_number_raw,
+            rec.customer_e164,
+            rec.started_at,
+            rec.ended_at,
+            rec.duration_seconds,
+            rec.legs,
+            rec.format,
+            rec.size_bytes,
+            rec.state,
+            rec.upload_state,
+            rec.legal_hold,
+            tuple(rec.flags),
+            tuple(rec.reasons),
+            dict(rec.decision),
+            record_ids,
+            files,
+            rec.deleted_at,
+            rec.deleted_by,
+            rec.delete_reason,
+        )
+
 
 @dataclass(frozen=True)
 class RecordView:
@@ -190,34 +224,7 @@ class StorageService:
                 .order_by(RecordingFile.kind)
             )
         )
-        return RecordingView(
-            rec.id,
-            rec.call_id,
-            rec.segment_no,
-            rec.agent,
-            rec.campaign,
-            rec.queue,
-            rec.direction,
-            rec.customer_number_raw,
-            rec.customer_e164,
-            rec.started_at,
-            rec.ended_at,
-            rec.duration_seconds,
-            rec.legs,
-            rec.format,
-            rec.size_bytes,
-            rec.state,
-            rec.upload_state,
-            rec.legal_hold,
-            tuple(rec.flags),
-            tuple(rec.reasons),
-            dict(rec.decision),
-            record_ids,
-            files,
-            rec.deleted_at,
-            rec.deleted_by,
-            rec.delete_reason,
-        )
+        return RecordingView.of(rec, record_ids, files)
 
     @staticmethod
     def _may_see(actor: Actor, rec: Recording) -> bool:
