@@ -25,6 +25,20 @@ def asterisk() -> Iterator[sandbox.Instance]:
     assert not left, f"the sandbox left behind: {left}"
 
 
+@pytest.fixture
+def own_asterisk() -> Iterator[sandbox.Instance]:
+    """An Asterisk for one test, when the session's shared one will not do (its
+    FastAGI port is held all session by the dialplan tests' server)."""
+    try:
+        inst, _ = sandbox.up(f"own-{os.getpid()}", app="callrec")
+    except sandbox.SandboxError as exc:
+        pytest.fail(f"the Asterisk sandbox could not start [{exc.code}]: {exc}", pytrace=False)
+    yield inst
+    sandbox.stop(inst)
+    left = sandbox.leftovers(inst)
+    assert not left, f"the sandbox left behind: {left}"
+
+
 @pytest.fixture(scope="session")
 async def ari(asterisk: sandbox.Instance) -> AsyncIterator[AriClient]:
     client = AriClient(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, asterisk.app)

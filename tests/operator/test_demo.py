@@ -3,33 +3,18 @@ SQLite and files under ./var, a first-run admin; `serve` without a file refuses.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from callrec import sandbox
 from callrec.sandbox import Instance
 
 pytestmark = pytest.mark.asterisk
-
-
-@pytest.fixture
-def own_asterisk() -> Iterator[Instance]:
-    """An instance of its own: the demo binds the instance's FastAGI port, which
-    the session's shared instance already gives to the dialplan tests' server."""
-    inst, _ = sandbox.up(f"demo-{os.getpid()}", app="callrec")
-    try:
-        yield inst
-    finally:
-        sandbox.stop(inst)
-        assert not sandbox.leftovers(inst)
 
 
 def test_demo_runs_on_embedded_defaults_and_serve_needs_a_file(

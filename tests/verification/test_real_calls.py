@@ -121,8 +121,9 @@ async def test_removed_file_and_unrecorded_route_are_reported(
     assert "gap: call (never controlled) agent - campaign -" in out
 
 
-async def test_fastagi_unreachable_is_a_gap(asterisk: Instance, tmp_path: Path) -> None:
+async def test_fastagi_unreachable_is_a_gap(own_asterisk: Instance, tmp_path: Path) -> None:
     """A dialplan call whose FastAGI decision fails (nothing listens) runs the fallback: a gap."""
+    asterisk = own_asterisk  # its own: nothing listens on that one's FastAGI port
     since = datetime.now(UTC) - timedelta(seconds=5)
     storage = StorageService.open(
         StorageConfig(
