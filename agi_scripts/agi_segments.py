@@ -19,6 +19,7 @@ from pathlib import Path
 from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
 from agi_scripts.ami import Ami, AmiError
+from agi_scripts.translate import CONTINUE_EVENT, FROM_AGENT_VAR
 from callcore.events import (
     AgentAction,
     AgentToggle,
@@ -39,16 +40,11 @@ from callcore.waiters import Waiters
 from policy import Config
 from storage.segment import new_recording_id
 
+__all__ = ["CONTINUE_EVENT", "FROM_AGENT_VAR", "AgiSegments"]  # names the parts share
+
 log = logging.getLogger("callrec.agi")
 
 TRANSFER_CONTEXT = "callrec-agi-transfer"
-# The answer hook's hangup handler reports the agent's transfer checkbox with
-# this UserEvent, since the channel is gone before any AMI Getvar could read it.
-CONTINUE_EVENT = "CallrecContinueRecording"
-# Set (inherited) on each agent's channel: a call that agent makes, such as an
-# attended transfer's consultation, carries it. The agent's uniqueid, not a
-# name, so it holds nothing an endpoint's name could add.
-FROM_AGENT_VAR = "CALLREC_FROM_AGENT"
 # How long to wait for the AMI Hangup of a channel Asterisk already destroyed
 # (the event and the AGI request race). Well inside the AGI deadline.
 HANGUP_EVENT_WAIT = 1.5

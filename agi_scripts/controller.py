@@ -31,10 +31,10 @@ from collections.abc import Callable
 
 from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
-from agi_scripts.agi_segments import FROM_AGENT_VAR
 from agi_scripts.agi_transfers import AgiTransfers
 from agi_scripts.ami import Ami
 from agi_scripts.facts import facts_expression, parse_facts, valid_call_id
+from agi_scripts.translate import FROM_AGENT_EXPRESSION, FROM_AGENT_VAR
 from callcore.actions import ActionRefused, toggle_to_action
 from callcore.events import AgentAction, AgentToggle
 from callcore.finish import Handoff
@@ -99,7 +99,7 @@ class AgiController(AgiTransfers):
             previous = call.agent_uniqueid
             if previous and previous != chan.uniqueid:
                 # A new agent on a known call: the transfer SPEC 2.4/2.5 speak of.
-                via = await chan.get(f"${{FILTER(0-9.,${{{FROM_AGENT_VAR}}})}}")
+                via = await chan.get(FROM_AGENT_EXPRESSION)
                 if via == previous:  # dialled by the current agent: a consultation
                     alive, flag = await self._agent_checkbox(previous)
                     if alive:  # (gone: it hung up first, the transfer is done)

@@ -11,15 +11,18 @@ not against what callrec did.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from callcore.events import (
+    Decide,
     DeliverSegment,
     EndCall,
     MuteCapture,
+    PlayRefusal,
     StartCapture,
 )
 from policy import Config
@@ -63,3 +66,137 @@ def test_every_stream_delivers_what_asterisk_recorded(dialplan_policy: Config, p
         assert mutes.count(True) == seen[call_id]["Mute1"], why
         assert mutes.count(False) == seen[call_id]["Mute0"], why
         assert outcome.of(call_id, EndCall) == [EndCall()]
+
+
+def _uid(event: dict[str, Any]) -> str:
+    return str(event.get("Uniqueid", ""))
+
+
+def test_all_calls_both_legs_and_two_party_agent_only(dialplan_policy: Config) -> None:
+    call, out = replay(dialplan_policy, stream("both_sides_are_separate_tracks"))
+    assert out.of(call, Decide) == [Decide("initial", "1001", False)]
+    assert out.of(call, StartCapture) == [StartCapture(1, ("agent", "customer"))]
+    call, out = replay(dialplan_policy, stream("agent_side_only_is_r_on_the_agent"))
+    assert out.of(call, StartCapture) == [StartCapture(1, ("agent",))]
+
+
+@pytest.mark.parametrize("mode", ["never", "on_demand"])
+def test_modes_that_do_not_autostart_record_nothing(dialplan_policy: Config, mode: str) -> None:
+    for route in ("dial", "queue"):
+        call, out = replay(dialplan_policy, stream(f"records_{mode}-{route}"))
+        assert out.of(call, StartCapture) == [] and out.of(call, DeliverSegment) == []
+
+
+def test_dtmf_toggles_record_and_pause(dialplan_policy: Config) -> None:
+    events = stream("toggle_record_and_pause_by_dtmf")
+    call, out = replay(dialplan_policy, events)
+    names = [t[2] for t in out.transitions[call]]
+    assert names[3:7] == ["starting", "recording", "paused", "recording"], names
+    assert [m.muted for m in out.of(call, MuteCapture)] == [True, False]
+    assert out.of(call, PlayRefusal) == []
+
+
+@pytest.mark.parametrize("campaign", ["all_force", "never"])
+def test_forbidden_dtmf_toggle_is_refused(dialplan_policy: Config, campaign: str) -> None:
+    call, out = replay(dialplan_policy, stream(f"forbidden_toggle_is_refused_{campaign}"))
+    refusals = out.of(call, PlayRefusal)
+    assert len(refusals) == (1 if campaign == "all_force" else 2)  # never: *1, then *2
+    assert all(r.rule.startswith("action.") for r in refusals), refusals
+    assert len(out.of(call, DeliverSegment)) == (1 if campaign == "all_force" else 0)
+
+
+def test_console_pause_resume_and_refusals(dialplan_policy: Config) -> None:
+    call, out = replay(dialplan_policy, stream("console_start_pause_resume_stop"))
+    assert [m.muted for m in out.of(call, MuteCapture)] == [True, False]
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1, 2]
+    assert [r.rule for r in out.of(call, PlayRefusal)] == ["action.not_recording"]
+    call, out = replay(dialplan_policy, stream("console_refusals_follow_the_decision"))
+    assert out.of(call, PlayRefusal), "the decision refused nothing"
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_native_blind_transfer(dialplan_policy: Config, keep: bool) -> None:
+    call, out = replay(dialplan_policy, stream(f"post_transfer_segment_{keep}"))
+    assert out.of(call, Decide)[1] == Decide("post_transfer", "2002", keep)
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1, 2]
+
+
+def test_api_transfer_with_continue_recording(dialplan_policy: Config) -> None:
+    call, out = replay(dialplan_policy, stream("transfer_continue_recording_starts"))
+    assert out.of(call, Decide)[1] == Decide("post_transfer", "2002", True)
+    assert out.of(call, StartCapture)[1] == StartCapture(2, ("agent",))
+
+
+def test_attended_transfer_keeps_the_segment_until_completion(dialplan_policy: Config) -> None:
+    call, out = replay(dialplan_policy, stream("native_attended_transfer"))
+    labels = [t[2] for t in out.transitions[call]]
+    assert "consulting (segment runs)" in labels and "stopping (then transferred)" in labels
+    assert out.of(call, Decide)[1] == Decide("post_transfer", "2002", True)
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1, 2]
+
+
+def test_abandoned_consultation_leaves_one_segment(dialplan_policy: Config) -> None:
+    call, out = replay(dialplan_policy, stream("abandoned_consultation"))
+    kinds = [t[1] for t in out.transitions[call]]
+    assert "TransferAbandoned" in kinds and "TransferCompleted" not in kinds
+    assert len(out.of(call, Decide)) == 1
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1]
+
+
+def test_hangup_lost_during_an_ami_blip_ends_the_call_on_reconnect(dialplan_policy: Config) -> None:
+    events = stream("hangup_during_an_ami_blip")
+    assert not [e for e in events if e.get("Event") == "Hangup"], "the blip lost no Hangup"
+    call, out = replay(dialplan_policy, events)
+    assert out.final[call] == "ended"
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1]
+
+
+# ----------------------------------------------- events in an unexpected order
+def test_transferer_hangup_before_attended_transfer_event(dialplan_policy: Config) -> None:
+    """Asterisk may report the transferring agent gone before AttendedTransfer."""
+    events = stream("native_attended_transfer")
+    (xfer,) = [e for e in events if e.get("Event") == "AttendedTransfer"]
+    transferer = xfer["OrigTransfererUniqueid"]
+    (gone,) = [e for e in events if e.get("Event") == "Hangup" and _uid(e) == transferer]
+    events.remove(gone)
+    events.insert(events.index(xfer), gone)
+    call, out = replay(dialplan_policy, events)
+    assert out.of(call, Decide)[1] == Decide("post_transfer", "2002", True)
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1, 2]
+    assert out.final[call] == "ended"
+
+
+def test_checkbox_after_attended_transfer_event(dialplan_policy: Config) -> None:
+    """The checkbox's UserEvent late: the completion waits for it."""
+    events = stream("native_attended_transfer")
+    (flag,) = [e for e in events if e.get("UserEvent") == "CallrecContinueRecording"]
+    events.remove(flag)
+    xfer = next(e for e in events if e.get("Event") == "AttendedTransfer")
+    events.insert(events.index(xfer) + 1, flag)
+    call, out = replay(dialplan_policy, events)
+    assert out.of(call, Decide)[1] == Decide("post_transfer", "2002", True)
+
+
+@pytest.mark.parametrize("party", ["customer", "agent"])
+def test_hangup_before_mixmonitor_started(dialplan_policy: Config, party: str) -> None:
+    """Both parties gone before Asterisk reported MixMonitor started: the call
+    ends, the capture's files are delivered once, a late MixMonitorStart is ignored."""
+    events = stream(f"hangup_while_mixmonitor_starts_{party}")
+    (started,) = [e for e in events if e.get("Event") == "MixMonitorStart"]
+    events.remove(started)
+    events.append(started)
+    call, out = replay(dialplan_policy, events)
+    kinds = [t[1] for t in out.transitions[call]]
+    assert "CaptureStarted" not in kinds
+    assert out.final[call] == "ended"
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1]
+    assert out.of(call, EndCall) == [EndCall()]
+
+
+def test_all_ami_replays_are_fast(dialplan_policy: Config) -> None:
+    """Every recorded dialplan stream replays well inside the 20 s budget of all replays."""
+    began = time.perf_counter()
+    for path in STREAMS:
+        AmiReplayer(dialplan_policy).play(load(path))
+    took = time.perf_counter() - began
+    assert took < 5.0, f"AMI replays took {took:.1f}s"
