@@ -48,7 +48,7 @@ CONTINUE_EVENT = "CallrecContinueRecording"
 CHECKBOX_FIELD = "CallrecContinue"
 TOGGLES = {"toggle_record": "toggle_record", "toggle_pause": "toggle_pause"}
 
-Record = Mapping[str, str | list[str] | None]
+Record = Mapping[str, object]  # JSON-like: strings, a flag, a list of channels
 Out = list[tuple[str, Event]]
 
 
@@ -64,7 +64,7 @@ class _Capture:
 @dataclass
 class _Call:
     call_id: str
-    facts: ChannelFacts
+    facts: ChannelFacts | None  # None: taken back from saved state (restart)
     agent: str
     agent_channel: str
     customer: str
@@ -89,11 +89,29 @@ class AmiTranslator:
         call = self.calls.get(call_id)
         return call.facts if call else None
 
-    def expect_capture(self, call_id: str, segment_no: int) -> None:
+    def adopt(self, call_id: str, agent: str, agent_channel: str, customer: str) -> None:
+        """A call taken back after a restart (its channels from the saved state)."""
+        self.calls[call_id] = _Call(call_id, None, agent, agent_channel, customer)
+        for channel in (agent_channel, customer):
+            if channel:
+                self.by_channel[channel] = call_id
+
+    def roles(self, call_id: str) -> tuple[str, str, str, tuple[str, str] | None]:
+        """(agent, agent channel, customer channel, consultation) as known now."""
+        call = self.calls[call_id]
+        return call.agent, call.agent_channel, call.customer, call.consult
+
+    def expect_capture(self, call_id: str, segment_no: int, started: bool = False) -> None:
         """A MixMonitor was asked for on the call's current agent channel."""
         call = self.calls.get(call_id)
         if call is not None:
-            call.capture = _Capture(segment_no, call.agent_channel)
+            call.capture = _Capture(segment_no, call.agent_channel, started=started)
+
+    def stopped(self, call_id: str, segment_no: int) -> None:
+        """The adapter stopped the segment's MixMonitor itself (no event to wait for)."""
+        call = self.calls.get(call_id)
+        if call is not None and call.capture and call.capture.segment_no == segment_no:
+            call.capture.stopped = True
 
     def capture_done(self, call_id: str, segment_no: int) -> bool:
         """True if the segment's MixMonitor already ended (stopped, or its channel left);
@@ -107,14 +125,20 @@ class AmiTranslator:
         cap.stop_wanted = True
         return False
 
-    def forget(self, call_id: str) -> None:
-        call = self.calls.pop(call_id, None)
-        if call is None:
-            return
-        for channel in [c for c, owner in self.by_channel.items() if owner == call_id]:
+    def forget(self, call_id: str) -> list[str]:
+        """Drop everything held for the call; returns the channels it had."""
+        self.calls.pop(call_id, None)
+        channels = [c for c, owner in self.by_channel.items() if owner == call_id]
+        for channel in channels:
             self.by_channel.pop(channel, None)
             self.gone.discard(channel)
             self.flags.pop(channel, None)
+        return channels
+
+    def completing(self, call_id: str) -> str | None:
+        """The transferring agent whose AttendedTransfer waits for its checkbox."""
+        call = self.calls.get(call_id)
+        return call.completing if call else None
 
     # ---------------------------------------------------------------- input
     def feed(self, record: Record) -> Out:
@@ -129,20 +153,22 @@ class AmiTranslator:
         script = str(r.get("script", ""))
         uniqueid = str(r.get("uniqueid", ""))
         if script == "answer":
-            return self._answer(uniqueid, str(r.get("facts", "")), str(r.get("from_agent", "")))
+            given = str(r.get("call_id") or "")  # the adapter's new id for a call without one
+            raw, via = str(r.get("facts", "")), str(r.get("from_agent", ""))
+            return self._answer(uniqueid, raw, via, given)
         call = self.calls.get(str(r.get("call_id", "")))
         if script not in TOGGLES or call is None or uniqueid != call.agent_channel:
             return []  # refused by the adapter (unknown call, not the current agent)
         return [(call.call_id, AgentToggle(script))]  # type: ignore[arg-type]
 
-    def _answer(self, uniqueid: str, raw: str, via: str) -> Out:
+    def _answer(self, uniqueid: str, raw: str, via: str, given: str) -> Out:
         try:
             facts = parse_facts(raw)
         except FactsError:
             return []
-        if facts.call_id is None:
+        cid = facts.call_id or given
+        if not cid:
             return []
-        cid = facts.call_id
         call = self.calls.get(cid)
         if call is None:
             customer = facts.customer_uniqueid or ""
@@ -246,7 +272,8 @@ class AmiTranslator:
         return self._hangup(str(r.get("Uniqueid", "")))
 
     def _on_CallrecConnected(self, r: Record) -> Out:
-        alive = set(r.get("channels") or [])
+        listed = r.get("channels")
+        alive = {str(c) for c in listed} if isinstance(listed, list) else set()
         out: Out = []
         for call in list(self.calls.values()):
             known = [call.customer, call.agent_channel, call.consult[0] if call.consult else ""]
