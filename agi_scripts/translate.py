@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from agi_scripts.facts import ChannelFacts, FactsError, parse_facts
 from callcore.events import (
     AgentAction,
+    AgentLeft,
     AgentToggle,
     CaptureStarted,
     CaptureStopped,
@@ -321,6 +322,10 @@ class AmiTranslator:
             if call.consult is not None:
                 call.completing = channel  # may complete the transfer (AttendedTransfer)
                 return out
+            if call.customer and call.customer not in self.gone:
+                # The customer's channel goes on in the dialplan (e.g. a queue's
+                # next member): its own hangup ends the call.
+                return [*out, (cid, AgentLeft())]
             call.ended = True
             return [*out, (cid, HungUp("agent"))]
         if channel == call.customer:

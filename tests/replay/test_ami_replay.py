@@ -200,3 +200,15 @@ def test_all_ami_replays_are_fast(dialplan_policy: Config) -> None:
         AmiReplayer(dialplan_policy).play(load(path))
     took = time.perf_counter() - began
     assert took < 5.0, f"AMI replays took {took:.1f}s"
+
+
+def test_agent_hanging_up_first_leaves_the_call_to_the_customer(dialplan_policy: Config) -> None:
+    """The agent's Hangup came first: the segment ends, the customer's ends the call."""
+    call, out = replay(dialplan_policy, stream("both_sides_are_separate_tracks"))
+    steps = [(t[1], t[2]) for t in out.transitions[call]][-3:]
+    assert steps == [
+        ("AgentLeft", "stopping (then consulting)"),
+        ("CaptureStopped", "consulting (no segment)"),
+        ("HungUp", "ended"),
+    ], steps
+    assert [d.segment_no for d in out.of(call, DeliverSegment)] == [1]
