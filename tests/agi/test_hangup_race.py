@@ -3,11 +3,14 @@
 The hangup races the AGI request that decides and starts the capture: the
 call must still end, every channel go, nothing stay held for the call, and
 whatever MixMonitor did record is handed off once, its files closed.
+``early``: the hangup is asked for just before MixMonitor is (the answer
+request is already running); otherwise just after the call is known.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -17,9 +20,24 @@ from tests.agi.conftest import NY_NUMBER, AgiEnv, wait_for
 pytestmark = pytest.mark.asterisk
 
 
+@pytest.mark.parametrize("early", [False, True])
 @pytest.mark.parametrize("party", ["customer", "agent"])
-async def test_hangup_while_mixmonitor_starts(env: AgiEnv, party: str) -> None:
+async def test_hangup_while_mixmonitor_starts(
+    env: AgiEnv, party: str, early: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = len(env.sink.segments)
+    controller = env.controller
+    seen: dict[str, Any] = {}
+    if early:
+        start = controller._start
+
+        async def hang_up_first(call: Any, chan: Any, number: int) -> None:
+            seen["call"] = call
+            channel = call.channels["agent"] if party == "agent" else call.channels["customer"]
+            await env.ari.hangup(channel)
+            await start(call, chan, number)
+
+        monkeypatch.setattr(controller, "_start", hang_up_first)
     customer = await env.originate(
         "dial", CALLREC_AGENT="1001", CALLREC_CAMPAIGN="all_calls", CALLREC_NUMBER=NY_NUMBER
     )
@@ -32,8 +50,13 @@ async def test_hangup_while_mixmonitor_starts(env: AgiEnv, party: str) -> None:
                     return c
             return None
 
-        call = await wait_for(started, 10, "the answer request")
-        if party == "agent":
+        if early:
+            call = await wait_for(lambda: seen.get("call"), 10, "MixMonitor being started")
+        else:
+            call = await wait_for(started, 10, "the answer request")
+        if early:
+            pass  # hung up from inside the answer request
+        elif party == "agent":
             await wait_for(lambda: call.channels.get("agent"), 10, "the agent channel")
             await env.hangup(call.channels["agent"])
         else:

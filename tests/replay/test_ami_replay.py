@@ -181,7 +181,7 @@ def test_checkbox_after_attended_transfer_event(dialplan_policy: Config) -> None
 def test_hangup_before_mixmonitor_started(dialplan_policy: Config, party: str) -> None:
     """Both parties gone before Asterisk reported MixMonitor started: the call
     ends, the capture's files are delivered once, a late MixMonitorStart is ignored."""
-    events = stream(f"hangup_while_mixmonitor_starts_{party}")
+    events = stream(f"hangup_while_mixmonitor_starts_{party}-True")
     (started,) = [e for e in events if e.get("Event") == "MixMonitorStart"]
     events.remove(started)
     events.append(started)
