@@ -140,7 +140,9 @@ class AgiSegments:
             try:
                 await self.ami.action("StopMixMonitor", **fields)
             except AmiError as exc:  # the channel may be gone already: files close anyway
-                log.warning("call %s: StopMixMonitor: %s", call.call_id, exc)
+                gone = "no such channel" in str(exc).lower()  # its Hangup is on the way
+                log.log(logging.INFO if gone else logging.WARNING,
+                        "call %s: StopMixMonitor: %s", call.call_id, exc)  # fmt: skip
 
     def _end_segment(self, call: CallState) -> None:
         seg = call.segment
