@@ -33,6 +33,28 @@ async def test_live_adapter_delivers_what_asterisk_recorded(
         assert handoff.delivered.get(call_id, []) == list(range(1, started + 1))
     assert not controller.calls, "a call left live"
     assert not controller._by_channel and not controller._locks and not controller.machines
+    held = controller.translator
+    assert not held.calls and not held.gone and not held.flags, "the translator kept a call"
+    assert not controller._names and not controller.waiters._futures
+
+
+async def test_live_transferer_hangup_before_attended_transfer_event(
+    dialplan_policy: Config, tmp_path: Path
+) -> None:
+    """Asterisk may report the transferring agent gone before AttendedTransfer."""
+    events = stream("native_attended_transfer")
+    (xfer,) = [e for e in events if e.get("Event") == "AttendedTransfer"]
+    (gone,) = [
+        e
+        for e in events
+        if e.get("Event") == "Hangup" and e["Uniqueid"] == xfer["OrigTransfererUniqueid"]
+    ]
+    events.remove(gone)
+    events.insert(events.index(xfer), gone)
+    controller, handoff, _ = await play_live(dialplan_policy, events, tmp_path)
+    (delivered,) = handoff.delivered.values()
+    assert delivered == [1, 2]
+    assert not controller.calls
 
 
 async def test_live_attended_transfer_publishes_the_new_agents_decision(
