@@ -40,6 +40,7 @@ class FakeAmi:
         self.handlers: dict[str, list[Any]] = defaultdict(list)
         self.reconnect: list[Any] = []
         self.log: list[tuple[str, dict[str, str]]] = []
+        self.reads: list[tuple[str, str]] = []  # Getvar (channel, variable)
         self.gone: set[str] = set()
         self.listed: set[str] | None = None  # after a reconnect: the channels Asterisk has
         # Each agent's checkbox, as Asterisk reported it when the channel left.
@@ -64,6 +65,7 @@ class FakeAmi:
         return {"Response": "Success"}
 
     async def getvar(self, channel: str, variable: str) -> str:
+        self.reads.append((channel, variable))
         if channel in self.gone or (self.listed is not None and channel not in self.listed):
             raise AmiError("Getvar: No such channel")
         return self.checkbox.get(channel, "") if variable == CONTINUE_VAR else ""

@@ -97,3 +97,22 @@ async def test_live_dtmf_outcomes(
         assert results == outcomes
     else:  # mode never: every key refused, by a rule of the decision
         assert results and all(r.startswith("refused:action.") for r in results), results
+
+
+async def test_live_attended_transfer_reads_the_checkbox_when_its_event_is_late(
+    dialplan_policy: Config, tmp_path: Path
+) -> None:
+    """AttendedTransfer before the transferer's checkbox UserEvent: the adapter
+    reads the checkbox through AMI and the new agent's segment starts by itself."""
+    events = stream("native_attended_transfer")
+    (flag,) = [e for e in events if e.get("UserEvent") == "CallrecContinueRecording"]
+    events.remove(flag)
+    xfer = next(e for e in events if e.get("Event") == "AttendedTransfer")
+    events.insert(events.index(xfer) + 1, flag)
+    controller, handoff, _ = await play_live(dialplan_policy, events, tmp_path)
+    (delivered,) = handoff.delivered.values()
+    assert delivered == [1, 2]  # xfer_demand: on_demand after it, so only by the checkbox
+    transferer = xfer["OrigTransfererUniqueid"]
+    reads = controller.ami.reads  # type: ignore[attr-defined]
+    # At the consultation's answer, and again when the transfer completed.
+    assert reads.count((transferer, "CALLREC_CONTINUE_RECORDING")) == 2, reads
