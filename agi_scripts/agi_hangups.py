@@ -1,42 +1,94 @@
-"""Dialplan path: channels leaving (AMI Hangup), restart recovery, AMI reconnect."""
+"""Dialplan path: AMI events in, restart recovery, reconcile after an AMI reconnect."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Awaitable
 
-from agi_scripts.agi_segments import _NOTE_TTL, CONTINUE_EVENT, HANGUP_EVENT_WAIT, AgiSegments
+from agi_scripts.agi import AgiChannel
+from agi_scripts.agi_effects import AgiEffects
+from agi_scripts.agi_segments import HANGUP_EVENT_WAIT
 from agi_scripts.ami import AmiError
+from agi_scripts.translate import CHECKBOX_FIELD, Out
+from callcore.events import Event
 from callcore.ids import CONTINUE_VAR, is_true
+from callcore.machine import CallMachine, resume
 
 log = logging.getLogger("callrec.agi")
 
+# What the dialplan path listens to (AMI read class "call" and "user").
+AMI_EVENTS = (
+    "Hangup",
+    "BlindTransfer",
+    "AttendedTransfer",
+    "UserEvent",
+    "MixMonitorStart",
+    "MixMonitorStop",
+)
+_TRANSFERER_KEYS = ("OrigTransfererUniqueid", "SecondTransfererUniqueid", "TransfererUniqueid")
 
-class AgiHangups(AgiSegments):
-    def _note_flag(self, event: dict[str, str]) -> None:
-        """The answer hook's hangup handler: an agent's checkbox as it hung up."""
-        channel = event.get("Uniqueid", "")
-        if event.get("UserEvent") == CONTINUE_EVENT and channel in self._by_channel:
-            self._flags[channel] = is_true(event.get("Value", ""))
 
-    def _note_hangup(self, event: dict[str, str]) -> None:
-        """Synchronous, in event order: a channel of ours is gone (see ``_wait_gone``)."""
-        channel = event.get("Uniqueid", "")
-        if channel not in self._by_channel:
+class AgiHangups(AgiEffects):
+    def _listen(self) -> None:
+        for name in AMI_EVENTS:
+            self.ami.on(name, self._ami_event)
+        self.ami.on_reconnect(self.reconcile)
+
+    def _ami_event(self, event: dict[str, str]) -> Awaitable[None] | None:
+        """Synchronously, in event order: the translator sees each event as it comes;
+        the machine runs afterwards, under each call's lock."""
+        name = event.get("Event", "")
+        out = self.translator.feed(event)
+        if name == "Hangup":
+            self.waiters.resolve("Gone", event.get("Uniqueid", ""), event)
+        if name in ("BlindTransfer", "AttendedTransfer"):
+            self._note_transfer(event)
+        if name == "AttendedTransfer" and not out:
+            return self._checkbox_then_complete(event)
+        return self._apply(out, None) if out else None
+
+    def _note_transfer(self, event: dict[str, str]) -> None:
+        for key in _TRANSFERER_KEYS:
+            call = self.calls.get(self._by_channel.get(event.get(key, ""), ""))
+            if call is not None:
+                call.last_transfer = event.get("Event", "")
+                log.info("call %s: %s by %s (%s)", call.call_id, call.last_transfer,
+                         event.get(key), event.get("Result"))  # fmt: skip
+                return
+
+    async def _checkbox_then_complete(self, event: dict[str, str]) -> None:
+        """An AttendedTransfer whose transferring agent is still up: read its checkbox."""
+        for key in _TRANSFERER_KEYS:
+            call_id = self._by_channel.get(event.get(key, ""), "")
+            transferer = self.translator.completing(call_id) if call_id else None
+            if transferer:
+                break
+        else:
             return
-        now = time.monotonic()
-        self._gone[channel] = now
-        self.waiters.resolve("Gone", channel, event)
-        for old in [c for c, t in self._gone.items() if now - t > _NOTE_TTL]:
-            self._gone.pop(old, None)
-            self._flags.pop(old, None)
+        alive, flag = await self._agent_checkbox(transferer)
+        if alive:  # else its UserEvent and Hangup complete the transfer
+            await self._apply(self.translator.feed({**event, CHECKBOX_FIELD: str(int(flag))}), None)
+
+    async def _apply(self, out: Out, chan: AgiChannel | None) -> None:
+        """Translated events, per call in order, through each call's machine."""
+        by_call: dict[str, list[Event]] = {}
+        for call_id, event in out:
+            by_call.setdefault(call_id, []).append(event)
+        for call_id, events in by_call.items():
+            call = self.calls.get(call_id)
+            if call is None:
+                continue
+            async with self._locks[call_id]:
+                await self._drive(call, events, chan)
+            self.registry.changed(call)
+            self._maybe_forget(call)
 
     async def _wait_gone(self, channel: str, timeout: float = HANGUP_EVENT_WAIT) -> bool:
         """Wait until the AMI Hangup of a destroyed channel arrived (its checkbox came first)."""
-        if channel in self._gone:
+        if channel in self.translator.gone:
             return True
-        gone = self.waiters.expect("Gone", channel)  # resolved by _note_hangup
+        gone = self.waiters.expect("Gone", channel)  # resolved by _ami_event
         try:
             await self.waiters.wait(gone, timeout)
         except TimeoutError:
@@ -52,33 +104,6 @@ class AgiHangups(AgiSegments):
         except AmiError:
             return False, False
         return True, is_true(value)
-
-    async def on_hangup(self, event: dict[str, str]) -> None:
-        channel = event.get("Uniqueid", "")
-        call_id = self._by_channel.pop(channel, None)
-        if call_id is None or call_id not in self.calls:
-            return
-        call = self.calls[call_id]
-        async with self._locks[call_id]:
-            consult = call.consult
-            if consult is not None and consult.uniqueid == channel:
-                # The consulted agent left before any transfer: nothing changes.
-                call.consult = None
-                log.info("call %s: consultation with agent %s ended without a transfer",
-                         call_id, consult.agent)  # fmt: skip
-            elif channel == call.channels.get("agent"):
-                if call.segment is not None:
-                    self._end_segment(call)
-                call.channels["agent"] = ""
-                if not call.channels.get("customer"):
-                    call.ended = True
-            elif channel == call.channels.get("customer"):
-                if call.segment is not None:
-                    self._end_segment(call)
-                call.ended = True
-            self.store.save(call)
-        self.registry.changed(call)
-        self._maybe_forget(call)
 
     async def recover(self) -> int:
         """After a restart: take back the calls the last process left in state.
@@ -96,17 +121,16 @@ class AgiHangups(AgiSegments):
             self.calls[call.call_id] = call
             self._locks[call.call_id] = asyncio.Lock()
             agent = call.channels.get("agent", "")
-            alive = False
-            if agent and not call.ended:
-                try:
-                    await self.ami.getvar(agent, "CALLREC_CALL_ID")
-                    alive = True
-                except AmiError:
-                    alive = False
+            alive = bool(agent) and not call.ended and await self._exists(agent, unsure=False)
             if alive:
-                for uniqueid in call.channels.values():
-                    if uniqueid:
-                        self._by_channel[uniqueid] = call.call_id
+                customer = call.channels.get("customer", "")
+                self.translator.adopt(call.call_id, call.agent, agent, customer)
+                self._names[agent] = call.agent_channel_name
+                if call.segment is not None:
+                    self.translator.expect_capture(
+                        call.call_id, call.segment.segment_no, started=True
+                    )
+                self.machines[call.call_id] = CallMachine(resume(call))
                 self.registry.register(call, self)
                 log.info("call %s recovered after restart (recording=%s)",
                          call.call_id, call.recording)  # fmt: skip
@@ -123,34 +147,27 @@ class AgiHangups(AgiSegments):
 
         Hangup events sent while the link was down are lost, so a call whose
         party left meanwhile would stay "live" until a restart. Each channel
-        callrec knows is looked up; one that is gone is handled as if its
-        Hangup had arrived (the segment is delivered, the call forgotten),
-        as the Stasis path does when its websocket comes back. Returns how
-        many calls ended.
+        callrec knows is looked up; the translator handles one that is gone
+        as if its Hangup had arrived (the segment is delivered, the call
+        forgotten), as the Stasis path does when its websocket comes back.
+        Returns how many calls ended.
         """
-        ended = 0
-        for call in list(self.calls.values()):
-            if call.ended:
-                continue
-            consult = call.consult.uniqueid if call.consult else ""
-            for uniqueid in (
-                consult,
-                call.channels.get("agent", ""),
-                call.channels.get("customer", ""),
-            ):
-                if uniqueid and not await self._exists(uniqueid):
-                    log.warning(
-                        "call %s: channel %s left while AMI was away", call.call_id, uniqueid
-                    )
-                    await self.on_hangup({"Event": "Hangup", "Uniqueid": uniqueid})
-            ended += call.ended
-        return ended
+        alive: list[str] = []
+        for channel in list(self._by_channel):
+            if channel not in self.translator.gone and await self._exists(channel):
+                alive.append(channel)
+        live = [c for c in self.calls.values() if not c.ended]
+        out = self.translator.feed({"type": "CallrecConnected", "channels": alive})
+        for _, event in out:
+            log.warning("%s after the AMI reconnect", event)
+        await self._apply(out, None)
+        return sum(c.ended for c in live)
 
-    async def _exists(self, uniqueid: str) -> bool:
+    async def _exists(self, uniqueid: str, unsure: bool = True) -> bool:
         try:
             await self.ami.getvar(uniqueid, "CALLREC_CALL_ID")
         except AmiError as exc:
-            return "no such channel" not in str(exc).lower()  # else: unsure, keep it
+            return unsure and "no such channel" not in str(exc).lower()
         return True
 
     async def drain(self, timeout: float = 15.0) -> None:

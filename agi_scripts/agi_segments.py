@@ -1,10 +1,12 @@
-"""Dialplan-path state and segments: MixMonitor start/stop, hand-off, forgetting.
+"""Dialplan-path state and segments: MixMonitor start/stop/mute, hand-off, forgetting.
 
 The base of ``AgiController`` (``agi_scripts/controller.py``), which is
 assembled from parts small enough to read in one sitting: this one (the
-calls, their segments and the agent actions through the call machine),
-``agi_hangups`` (AMI Hangup, restart recovery, reconcile after an AMI
-reconnect) and ``agi_transfers`` (API, blind and attended transfers).
+calls, what MixMonitor does for a segment, the finisher, forgetting),
+``agi_effects`` (the call machine driven by the translator's events, its
+effects carried out), ``agi_hangups`` (AMI events, restart recovery,
+reconcile after an AMI reconnect) and ``agi_transfers`` (API transfer, the
+decision's outputs on a channel).
 """
 
 from __future__ import annotations
@@ -19,19 +21,9 @@ from pathlib import Path
 from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
 from agi_scripts.ami import Ami, AmiError
-from callcore.events import (
-    AgentAction,
-    AgentToggle,
-    CaptureStarted,
-    CaptureStopped,
-    Event,
-    MuteCapture,
-    PlayRefusal,
-    StartCapture,
-    StopCapture,
-)
+from agi_scripts.translate import CONTINUE_EVENT, FROM_AGENT_VAR, AmiTranslator
 from callcore.finish import Handoff
-from callcore.machine import CallMachine, resume
+from callcore.machine import CallMachine
 from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState, Capture, Segment
 from callcore.state_store import StateStore
@@ -39,20 +31,14 @@ from callcore.waiters import Waiters
 from policy import Config
 from storage.segment import new_recording_id
 
+__all__ = ["CONTINUE_EVENT", "FROM_AGENT_VAR", "AgiSegments"]  # names the parts share
+
 log = logging.getLogger("callrec.agi")
 
 TRANSFER_CONTEXT = "callrec-agi-transfer"
-# The answer hook's hangup handler reports the agent's transfer checkbox with
-# this UserEvent, since the channel is gone before any AMI Getvar could read it.
-CONTINUE_EVENT = "CallrecContinueRecording"
-# Set (inherited) on each agent's channel: a call that agent makes, such as an
-# attended transfer's consultation, carries it. The agent's uniqueid, not a
-# name, so it holds nothing an endpoint's name could add.
-FROM_AGENT_VAR = "CALLREC_FROM_AGENT"
 # How long to wait for the AMI Hangup of a channel Asterisk already destroyed
 # (the event and the AGI request race). Well inside the AGI deadline.
 HANGUP_EVENT_WAIT = 1.5
-_NOTE_TTL = 120.0
 
 
 class AgiSegments:
@@ -79,39 +65,19 @@ class AgiSegments:
         self.agent_dial = agent_dial
         self.close_timeout = close_timeout
         self.calls: dict[str, CallState] = {}
-        self._by_channel: dict[str, str] = {}  # agent or customer uniqueid -> call id
+        # Which channel plays which role, fed every AMI event and request
+        # (the same translator the replay tests feed recorded streams).
+        self.translator = AmiTranslator()
+        self.machines: dict[str, CallMachine] = {}
+        self._names: dict[str, str] = {}  # uniqueid -> channel name, from AGI requests
         self._locks: dict[str, asyncio.Lock] = {}
         self._finishing: dict[str, set[asyncio.Task[None]]] = {}
-        # Agent channels whose AMI Hangup we saw, and the checkbox each reported
-        # on its way out (both noted in event order, before any await).
-        self._gone: dict[str, float] = {}
         self.waiters = Waiters()
-        self._flags: dict[str, bool] = {}
 
-    async def _act(
-        self, call: CallState, event: AgentAction | AgentToggle, chan: AgiChannel | None
-    ) -> str | None:
-        """An agent's action through the call machine (the same one the Stasis path
-        drives); the machine is rebuilt from the persisted call, so nothing else
-        is held for it. Returns the refusing rule, or None when carried out.
-        """
-        machine = CallMachine(resume(call))
-        queue: list[Event] = [event]
-        refused = None
-        while queue:
-            for effect in machine.feed(queue.pop(0)):
-                if isinstance(effect, PlayRefusal):
-                    refused = effect.rule
-                elif isinstance(effect, StartCapture):
-                    await self._start(call, chan)
-                    queue.append(CaptureStarted(effect.segment_no))
-                elif isinstance(effect, StopCapture):
-                    await self._stop(call, chan)  # files handed off once MixMonitor closed them
-                    queue.append(CaptureStopped(effect.segment_no))
-                elif isinstance(effect, MuteCapture):
-                    await self._mute(call, effect.muted)
-        self.store.save(call)
-        return refused
+    @property
+    def _by_channel(self) -> dict[str, str]:
+        """Channels of live calls (agent, consulted agent, customer) -> call id."""
+        return self.translator.by_channel
 
     async def _mute(self, call: CallState, muted: bool) -> None:
         await self.ami.action(
@@ -126,10 +92,11 @@ class AgiSegments:
             else:
                 call.segment.close_pause(time.time())
 
-    async def _start(self, call: CallState, chan: AgiChannel | None) -> None:
+    async def _start(self, call: CallState, chan: AgiChannel | None, number: int) -> None:
+        """MixMonitor on the agent's channel: in the AGI session when it runs
+        there, else through AMI."""
         legs = call.current_decision().legs
         recording_id = new_recording_id()
-        number = call.segments + 1
         if chan is not None:
             await chan.exec("MixMonitor", mixmonitor.app_data(self.monitor, recording_id, legs))
             mix_id = await chan.get(f"${{{mixmonitor.MIXMONITOR_ID_VAR}}}")
@@ -162,6 +129,7 @@ class AgiSegments:
         call.segment = seg
 
     async def _stop(self, call: CallState, chan: AgiChannel | None) -> None:
+        """StopMixMonitor; the files are handed off by ``_end_segment`` once closed."""
         mix_id = call.mixmonitor_id
         if chan is not None:
             await chan.exec("StopMixMonitor", mix_id)
@@ -172,8 +140,9 @@ class AgiSegments:
             try:
                 await self.ami.action("StopMixMonitor", **fields)
             except AmiError as exc:  # the channel may be gone already: files close anyway
-                log.warning("call %s: StopMixMonitor: %s", call.call_id, exc)
-        self._end_segment(call)
+                gone = "no such channel" in str(exc).lower()  # its Hangup is on the way
+                log.log(logging.INFO if gone else logging.WARNING,
+                        "call %s: StopMixMonitor: %s", call.call_id, exc)  # fmt: skip
 
     def _end_segment(self, call: CallState) -> None:
         seg = call.segment
@@ -211,9 +180,9 @@ class AgiSegments:
         self.calls.pop(call.call_id, None)
         self._locks.pop(call.call_id, None)
         self._finishing.pop(call.call_id, None)
-        for name in list(call.channels.values()):
-            if self._by_channel.get(name) == call.call_id:
-                self._by_channel.pop(name, None)
+        self.machines.pop(call.call_id, None)
+        for channel in self.translator.forget(call.call_id):
+            self._names.pop(channel, None)
         self.store.delete(call.call_id)
         with contextlib.suppress(CallNotFound):
             self.registry.unregister(call.call_id)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +30,7 @@ MAX_HEADER_BYTES = 16 * 1024
 
 
 class AgiServer(Application):  # type: ignore[misc]
-    """FastAGI on ``host:port``; keeps per-route latencies for the benchmark."""
+    """FastAGI on ``host:port``; failures are logged (timings are bench/agi_bench.py's)."""
 
     def __init__(
         self, host: str, port: int, *, deadline: float = 3.0, guard: AgiGuard | None = None
@@ -41,8 +40,6 @@ class AgiServer(Application):  # type: ignore[misc]
         self.port = port
         self.deadline = deadline
         self.guard = guard
-        self.latencies: dict[str, list[float]] = defaultdict(list)
-        self.failures: dict[str, int] = defaultdict(int)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -105,21 +102,15 @@ class AgiServer(Application):  # type: ignore[misc]
             await _close(writer)
             return
         request = Request(app=self, headers=headers, reader=reader, writer=writer)
-        started = time.perf_counter()
         try:
             await asyncio.wait_for(endpoint(request), self.deadline)
         except FactsError as exc:
-            self.failures[script] += 1
             log.error("FastAGI %s on %s: %s", script, headers.get("agi_channel"), exc)
         except TimeoutError:
-            self.failures[script] += 1
             log.error("FastAGI %s on %s: no answer within %.1fs",
                       script, headers.get("agi_channel"), self.deadline)  # fmt: skip
         except Exception:
-            self.failures[script] += 1
             log.exception("FastAGI %s on %s failed", script, headers.get("agi_channel"))
-        else:
-            self.latencies[script].append(time.perf_counter() - started)
         await _close(writer)
 
 

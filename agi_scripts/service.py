@@ -93,7 +93,6 @@ class AgiService:
         server.route("answer", self.controller.answer)
         server.route("toggle", self._toggle_record)
         server.route("pause", self._toggle_pause)
-        server.route("baseline", _baseline)
         await server.start()
         self.server = server
 
@@ -109,8 +108,3 @@ class AgiService:
 
     async def _toggle_pause(self, chan: AgiChannel) -> None:
         await self.controller.dtmf(chan, "toggle_pause")
-
-
-async def _baseline(chan: AgiChannel) -> None:
-    """The benchmark's baseline: a handler that only answers."""
-    await chan.request.send_command("ANSWER")

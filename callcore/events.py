@@ -86,6 +86,13 @@ class TransferAbandoned:
 
 
 @dataclass(frozen=True)
+class AgentLeft:
+    """The agent's channel left while the customer's stays (dialplan path: the
+    dialplan may hand the customer to another agent, whose answer then
+    completes like a transfer). Not the call's end: the customer's is."""
+
+
+@dataclass(frozen=True)
 class CaptureStarted:
     """Every leg of the segment is capturing."""
 
@@ -124,6 +131,7 @@ Event = (
     | TransferStarted
     | TransferCompleted
     | TransferAbandoned
+    | AgentLeft
     | CaptureStarted
     | CaptureStopped
     | CaptureFailed
@@ -212,6 +220,7 @@ EVENT_TYPES: tuple[type, ...] = (
     TransferStarted,
     TransferCompleted,
     TransferAbandoned,
+    AgentLeft,
     CaptureStarted,
     CaptureStopped,
     CaptureFailed,

@@ -18,6 +18,7 @@ from typing import ClassVar, Literal
 from callcore.events import (
     Action,
     AgentAction,
+    AgentLeft,
     AgentToggle,
     CaptureFailed,
     CaptureStarted,
@@ -162,6 +163,8 @@ class Bridged(CallPhase):
             return _start(ctx)  # only "start" is allowed with nothing recording
         if isinstance(event, TransferStarted):
             return Consulting(replace(ctx, transfer=event)), []
+        if isinstance(event, AgentLeft):  # the customer waits for the next agent
+            return Consulting(ctx), []
         if isinstance(event, TransferCompleted):
             return _after_transfer(ctx, event)
         return super().on(event)
@@ -197,6 +200,8 @@ class _Live(CallPhase):
             return replace(self, ctx=ctx).stop("consulting")
         if isinstance(event, TransferCompleted):  # done inside Asterisk, unannounced
             return replace(self, ctx=replace(ctx, transfer=event)).stop("transferred")
+        if isinstance(event, AgentLeft):  # the segment ends; the customer waits
+            return self.stop("consulting")
         if isinstance(event, CaptureFailed) and event.segment_no == self.segment_no:
             return self.stop("bridged")
         if isinstance(event, CaptureStopped) and event.segment_no == self.segment_no:

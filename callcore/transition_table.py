@@ -14,6 +14,7 @@ from pathlib import Path
 
 from callcore.events import (
     AgentAction,
+    AgentLeft,
     CaptureFailed,
     CaptureStarted,
     CaptureStopped,
@@ -84,6 +85,7 @@ EVENTS: list[tuple[str, Event]] = [
     ("TransferStarted(consult)", TransferStarted("a2", True, consult=True)),
     ("TransferCompleted", TransferCompleted("a2", True)),
     ("TransferAbandoned", TransferAbandoned()),
+    ("AgentLeft", AgentLeft()),
     ("CaptureStarted", CaptureStarted(1)),
     ("CaptureStopped", CaptureStopped(1)),
     ("CaptureFailed", CaptureFailed(1, "x")),

@@ -29,6 +29,7 @@ from callrec.sandbox import Instance
 from callrec.settings import EndpointSettings, ServiceSettings
 from policy import Config, load_config
 from storage.segment import FinishedSegment
+from tests.support.event_recorder import Tape, TapeSwitch, fixture_path, tap_agi_service
 from tests.support.wait import wait_for
 
 CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ = 440.0, 1000.0, 1600.0
@@ -83,6 +84,7 @@ class AgiEnv:
     sink: MemorySink
     registry: CallRegistry
     holder: dict[str, Config] = field(default_factory=dict)
+    tapes: TapeSwitch = field(default_factory=TapeSwitch)
 
     @property
     def controller(self) -> Any:
@@ -177,8 +179,10 @@ async def agi_env(
         agi_port=asterisk.ports.agi,
         agi_secret=asterisk.agi_secret,
     )
-    await service.start()
     env = AgiEnv(asterisk, ari, service, sink, registry, holder)
+    if fixture_path() is not None:  # recording replay fixtures (tests/replay)
+        tap_agi_service(service, env.tapes)
+    await service.start()
     yield env
     await service.stop()
 
@@ -186,8 +190,11 @@ async def agi_env(
 @pytest.fixture
 async def env(agi_env: AgiEnv) -> AsyncIterator[AgiEnv]:
     """Per test: the shared service, and no channel left behind afterwards."""
+    path = fixture_path()
+    agi_env.tapes.tape = Tape(path) if path is not None else None
     yield agi_env
     await no_channels(agi_env.asterisk)
+    agi_env.tapes.tape = None
     # Nothing held per call once its calls ended (hangup notes expire by age).
     controller = agi_env.controller
 

@@ -14,3 +14,13 @@ def stasis_policy(tmp_path_factory: pytest.TempPathFactory) -> Config:
     path: Path = tmp_path_factory.mktemp("policy") / "callrec.toml"
     path.write_text(POLICY)
     return load_config(path)
+
+
+@pytest.fixture(scope="session")
+def dialplan_policy(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The policy the dialplan streams were recorded with (tests/agi/conftest.py)."""
+    from tests.agi.conftest import POLICY_TOML
+
+    path: Path = tmp_path_factory.mktemp("policy") / "callrec.toml"
+    path.write_text(POLICY_TOML)
+    return load_config(path)

@@ -11,6 +11,12 @@ these back through the call machine with no Asterisk. To regenerate::
 
     CALLREC_RECORD_EVENTS=tests/replay/fixtures/ari \\
         .venv/bin/python -m pytest tests/ari -q -k "not sip"
+
+The dialplan path's streams (``tap_agi_service``: AMI events, FastAGI
+requests, console requests, reconnects) the same way from ``tests/agi``::
+
+    CALLREC_RECORD_EVENTS=tests/replay/fixtures/ami \\
+        .venv/bin/python -m pytest tests/agi -q -k "not fallback and not restart"
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import os
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -74,7 +81,7 @@ class RecordingAriClient(AriClient):
             yield event
 
 
-def tap_registry(registry: CallRegistry, tape: Tape) -> None:
+def tap_registry(registry: CallRegistry, tape: Tape | TapeSwitch) -> None:
     """Record the agent's API requests, which never reach the event stream."""
     act, transfer, register = registry.act, registry.transfer, registry.register
     seen: dict[str, dict[str, Any]] = {}
@@ -127,3 +134,87 @@ def tap_app(app: StasisApp) -> None:
         await dtmf_action(call, toggle)
 
     app._dtmf_action = marked  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------ AMI side
+# What the dialplan path's replay needs of the AMI stream: parties leaving,
+# Asterisk's own transfers, MixMonitor's own start/stop/mute (the truth the
+# replay is checked against) and the answer hook's checkbox report.
+AMI_EVENTS = frozenset(
+    {
+        "Hangup",
+        "BlindTransfer",
+        "AttendedTransfer",
+        "MixMonitorStart",
+        "MixMonitorStop",
+        "MixMonitorMute",
+        "UserEvent",
+    }
+)
+
+
+class TapeSwitch:
+    """The tape of the test running now (the dialplan service is shared by tests)."""
+
+    def __init__(self) -> None:
+        self.tape: Tape | None = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.tape is not None:
+            self.tape.write(record)
+
+
+def tap_agi_service(service: Any, switch: TapeSwitch) -> None:
+    """Record a dialplan service's AMI events and FastAGI requests.
+
+    Install before ``service.start()`` (the FastAGI routes are bound then).
+    Each answer request is written before the controller runs, with the
+    facts and the ``CALLREC_FROM_AGENT`` it will read (a call without an id
+    is given one first, as the controller would, so the stream names it);
+    DTMF requests with the channel and call they ran
+    on; console requests through the registry; after an AMI reconnect, the
+    channels Asterisk still has (``CallrecConnected``).
+    """
+    from agi_scripts.agi import AgiChannel
+    from agi_scripts.facts import facts_expression
+    from agi_scripts.translate import FROM_AGENT_EXPRESSION
+
+    controller = service.controller
+    answer, dtmf = controller.answer, controller.dtmf
+
+    def on_event(fields: dict[str, str]) -> None:
+        switch.write(fields)  # synchronously, in event order, before any handler awaits
+
+    async def recorded_answer(chan: AgiChannel) -> Any:
+        raw = await chan.get(facts_expression())
+        if not raw.split("|", 1)[0]:
+            await chan.set("__CALLREC_CALL_ID", uuid.uuid4().hex)
+            raw = await chan.get(facts_expression())
+        via = await chan.get(FROM_AGENT_EXPRESSION)
+        switch.write(
+            {"type": "CallrecAgi", "script": "answer", "uniqueid": chan.uniqueid,
+             "channel": chan.name, "facts": raw, "from_agent": via}
+        )  # fmt: skip
+        return await answer(chan)
+
+    async def recorded_dtmf(chan: AgiChannel, toggle: str) -> str:
+        call_id = await chan.get("${CALLREC_CALL_ID}")
+        switch.write(
+            {"type": "CallrecAgi", "script": toggle, "uniqueid": chan.uniqueid,
+             "call_id": call_id}
+        )  # fmt: skip
+        result: str = await dtmf(chan, toggle)
+        return result
+
+    async def reconnected() -> None:
+        replies = await service.ami.manager.send_action({"Action": "CoreShowChannels"})
+        replies = replies if isinstance(replies, list) else [replies]
+        alive = [str(r["Uniqueid"]) for r in replies if r.get("Event") == "CoreShowChannel"]
+        switch.write({"type": "CallrecConnected", "channels": alive})
+
+    for name in sorted(AMI_EVENTS):
+        service.ami.on(name, on_event)
+    service.ami.on_reconnect(reconnected)
+    controller.answer = recorded_answer
+    controller.dtmf = recorded_dtmf
+    tap_registry(controller.registry, switch)
