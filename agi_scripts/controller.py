@@ -37,6 +37,7 @@ from agi_scripts.agi_transfers import AgiTransfers
 from agi_scripts.ami import Ami
 from agi_scripts.facts import facts_expression, parse_facts, valid_call_id
 from agi_scripts.translate import FROM_AGENT_EXPRESSION
+from callcore import log_context
 from callcore.actions import ActionRefused, toggle_to_action
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
@@ -82,6 +83,7 @@ class AgiController(AgiTransfers):
         raw = await chan.get(facts_expression())
         facts = parse_facts(raw)  # FactsError: the server logs it, the dialplan falls back
         call_id = facts.call_id or uuid.uuid4().hex
+        log_context.bind(call_id=call_id)  # this FastAGI session's task is about this call
         via = await chan.get(FROM_AGENT_EXPRESSION)
         self._names[chan.uniqueid] = chan.name
         call = self.calls.get(call_id)

@@ -431,7 +431,14 @@ def resume(call: CallState) -> CallPhase:
 def step(state: CallPhase, event: Event) -> Step:
     """One transition, logged ``call_id from -> event -> to``."""
     nxt, effects = state.on(event)
-    log.info("%s %s -> %s -> %s", state.ctx.call_id, state.name, describe(event), nxt.name)
+    log.info(
+        "%s %s -> %s -> %s",
+        state.ctx.call_id,
+        state.name,
+        describe(event),
+        nxt.name,
+        extra={"call_id": state.ctx.call_id},
+    )
     return nxt, effects
 
 

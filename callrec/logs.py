@@ -87,10 +87,14 @@ class CallFields(logging.Filter):
         self._built_at = -1e9
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "call_id", None) is not None:
-            return True
-        args = record.args if isinstance(record.args, tuple) else ()
-        tokens = [a for a in args if isinstance(a, str) and len(a) >= 8]
+        bound = getattr(record, "call_id", None)
+        if bound is not None:
+            if getattr(record, "recording_id", None) is not None:
+                return True
+            tokens = [str(bound)]  # bound by the code: add the segment it is on now
+        else:
+            args = record.args if isinstance(record.args, tuple) else ()
+            tokens = [a for a in args if isinstance(a, str) and len(a) >= 8]
         if not tokens:
             return True
         try:
