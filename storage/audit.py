@@ -116,23 +116,14 @@ def write_many(
     prev = _tip(session)
     enc = _Encoder(at, actor, action)
     randomness = secrets.token_hex(16 * len(batch))
-    rows: list[dict[str, Any]] = []
+    rows: list[_Row] = []
     for n, (recording_id, record_id, detail) in enumerate(batch):
         salt = randomness[32 * n : 32 * n + 32]
         clean, clean_json = enc.detail(detail)
         sealed = enc.seal(salt, record_id, clean, clean_json)
-        prev_of_this, prev = prev, enc.entry_hash(prev, recording_id, sealed)
-        rows.append(
-            {
-                "recording_id": recording_id,
-                "record_id": record_id,
-                "detail": clean_json,
-                "salt": salt,
-                "seal": sealed,
-                "prev_hash": prev_of_this,
-                "entry_hash": prev,
-            }
-        )
+        digest = enc.entry_hash(prev, recording_id, sealed)
+        rows.append((recording_id, record_id, clean_json, salt, sealed, prev, digest))
+        prev = digest
     _insert(session, at, actor, action, rows)
     return len(rows)
 
@@ -175,19 +166,19 @@ _encode_str: Any = getattr(json.encoder, "c_encode_basestring_ascii", None) or (
     json.encoder.py_encode_basestring_ascii
 )
 
+# recording_id, record_id, detail (JSON text), salt, seal, prev_hash, entry_hash
+_Row = tuple[str | None, int | None, str, str, str, str, str]
 _INSERT_COLUMNS = (
     "at, actor, action, recording_id, record_id, detail, salt, seal, prev_hash, entry_hash"
 )
 
 
-def _insert(
-    session: Session, at: datetime, actor: str, action: str, rows: list[dict[str, Any]]
-) -> None:
+def _insert(session: Session, at: datetime, actor: str, action: str, rows: list[_Row]) -> None:
     """The entries in chain order: ids follow it, since writers are serialised (``_tip``)."""
     if session.get_bind().dialect.name == "postgresql":
         # One statement: the columns as arrays, unnested in order (ids are taken in that order).
         cols = ("recording_id", "record_id", "detail", "salt", "seal", "prev_hash", "entry_hash")
-        arrays = {c: [r[c] for r in rows] for c in cols}
+        arrays = {c: list(values) for c, values in zip(cols, zip(*rows, strict=True), strict=True)}
         session.execute(
             text(
                 f"INSERT INTO audit_log ({_INSERT_COLUMNS}) "
@@ -202,13 +193,14 @@ def _insert(
             {"at": at, "actor": actor, "action": action, **arrays},
         )
         return
-    shared = {"at": at, "actor": actor, "action": action}
-    session.execute(
-        text(
-            f"INSERT INTO audit_log ({_INSERT_COLUMNS}) VALUES (:at, :actor, :action, "
-            ":recording_id, :record_id, :detail, :salt, :seal, :prev_hash, :entry_hash)"
-        ).bindparams(bindparam("at", type_=AuditEntry.__table__.c.at.type)),
-        [{**shared, **r} for r in rows],
+    # SQLite: the driver's own executemany over plain tuples (a third of the cost
+    # of binding each row's dict through the compiler); the time as the column stores it.
+    conn = session.connection()
+    stored_at = AuditEntry.__table__.c.at.type.bind_processor(conn.dialect)
+    at_value = stored_at(at) if stored_at else at
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_log ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(at_value, actor, action, *r) for r in rows],
     )
 
 
