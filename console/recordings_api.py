@@ -589,6 +589,7 @@ ROUTES = [
         "Unassigned recordings, with candidate CRM matches when the user may assign",
         tag="recordings",
         response_schema=RECORDINGS,
+        semantic_400="a cursor this list did not hand out is refused (request.bad_cursor)",
         params=(LIMIT, Param("cursor", "query", description="next_cursor of the previous page")),
         errors=(400, 401, 403),
         extra={"param_schemas": {"cursor": {"maxLength": 256, "pattern": "^[A-Za-z0-9_-]+$"}}},
