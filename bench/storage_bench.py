@@ -279,9 +279,8 @@ def bench_candidates(db: Database, label: str, n_records: int, lookups: int, rou
     )
 
 
-def bench_candidates_postgres(
-    n_records: int, lookups: int, rounds: int, rematch_recordings: int = 0
-) -> None:
+def bench_postgres(n_records: int, lookups: int, rounds: int, rematch_recordings: int = 0) -> None:
+    """Candidates (when ``lookups``) and the rematch (when ``rematch_recordings``) on PostgreSQL."""
     pg = Postgres()
     pg.start()
     try:
@@ -311,7 +310,8 @@ def bench_candidates_postgres(
                 )
             s.execute(text("ANALYZE"))
         print(f"(PostgreSQL data loaded in {time.perf_counter() - t0:.1f} s)")
-        bench_candidates(db, "PostgreSQL 15", n_records, lookups, rounds)
+        if lookups:
+            bench_candidates(db, "PostgreSQL 15", n_records, lookups, rounds)
         if rematch_recordings:
             bench_rematch_postgres(db, n_records, rematch_recordings)
         db.dispose()
@@ -370,7 +370,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
     ap.add_argument("--only", choices=("sftp", "rematch", "candidates"), help="one benchmark")
-    ap.add_argument("--postgres", action="store_true", help="also time candidates on PostgreSQL")
+    ap.add_argument(
+        "--postgres", action="store_true", help="also time candidates and rematch on PostgreSQL"
+    )
     args = ap.parse_args()
     n_records = 100_000 if args.quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="callrec-bench-") as tmp:
@@ -387,9 +389,12 @@ def main() -> int:
                 db = open_database(f"sqlite:///{db_path}")
                 bench_candidates(db, "SQLite", n_records, lookups=20, rounds=3)
                 db.dispose()
-        if args.postgres and args.only in (None, "candidates"):
-            bench_candidates_postgres(
-                n_records, lookups=20, rounds=3, rematch_recordings=n_records // 10
+        if args.postgres and args.only in (None, "rematch", "candidates"):
+            bench_postgres(
+                n_records,
+                lookups=0 if args.only == "rematch" else 20,
+                rounds=3,
+                rematch_recordings=0 if args.only == "candidates" else n_records // 10,
             )
     return 0
 

@@ -318,21 +318,30 @@ async def candidates(request: web.Request) -> web.Response:
 
 
 async def unassigned(request: web.Request) -> web.Response:
+    """Unassigned recordings, newest first, in keyset pages (``next_cursor`` -> ``cursor``)."""
+    if "offset" in request.query:
+        raise ApiError(400, "request.bad_query", "'offset' is gone: page with 'cursor'")
     user = _user(request)
     svc = storage(request)
-    views = await svc.list_recordings(
-        user.actor(),
-        state="unassigned",
-        limit=_query_int(request, "limit", 100, 1, 500),
-        offset=_query_int(request, "offset", 0, 0, 10**9),
-    )
+    try:
+        page = await asyncio.to_thread(
+            search.search,
+            svc.db,
+            user.actor(),
+            search.SearchFilter(state="unassigned"),
+            limit=_query_int(request, "limit", 100, 1, search.MAX_LIMIT),
+            cursor=request.query.get("cursor"),
+            region=svc.cfg.default_region,
+        )
+    except search.BadSearch as exc:
+        raise ApiError(400, "request.bad_cursor", str(exc)) from None
     out = []
-    for view in views:
+    for view in page.recordings:
         item = recording_json(view)
         if user.has(ASSIGN):
             item["candidates"] = await candidates_for(svc, user, view)
         out.append(item)
-    return web.json_response({"recordings": out})
+    return web.json_response({"recordings": out, "next_cursor": page.next_cursor})
 
 
 # -- changes ------------------------------------------------------------------------
@@ -580,8 +589,10 @@ ROUTES = [
         "Unassigned recordings, with candidate CRM matches when the user may assign",
         tag="recordings",
         response_schema=RECORDINGS,
-        params=(LIMIT, OFFSET),
+        semantic_400="a cursor this list did not hand out is refused (request.bad_cursor)",
+        params=(LIMIT, Param("cursor", "query", description="next_cursor of the previous page")),
         errors=(400, 401, 403),
+        extra={"param_schemas": {"cursor": {"maxLength": 256, "pattern": "^[A-Za-z0-9_-]+$"}}},
     ),
     Route(
         "GET",

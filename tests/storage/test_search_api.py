@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from storage.search import CSV_COLUMNS
 from tests.console.support import Env, close_env, make_env, segment
@@ -115,3 +116,32 @@ async def test_edge_date_times_never_fail_the_server(env: Env, query: str, statu
     for path in ("/api/recordings", "/api/recordings.csv", "/api/coverage"):
         got, body = await env.call("GET", f"{path}?{query}", "qa")
         assert got == status, (path, body)
+
+
+async def test_unassigned_pages_by_cursor_not_offset(env: Env) -> None:
+    with env.storage.db.session() as s:
+        want = [
+            str(r)
+            for (r,) in s.execute(
+                text(
+                    "SELECT id FROM recordings WHERE state = 'unassigned' "
+                    "ORDER BY started_at DESC, id DESC"
+                )
+            )
+        ]
+    assert len(want) > 4
+    seen: list[str] = []
+    path = "/api/unassigned?limit=2"
+    while True:
+        status, body = await env.call("GET", path, "assigner")
+        assert status == 200, body
+        assert all("candidates" in r for r in body["recordings"])
+        seen += [r["id"] for r in body["recordings"]]
+        if body["next_cursor"] is None:
+            break
+        path = f"/api/unassigned?limit=2&cursor={body['next_cursor']}"
+    assert seen == want
+    status, body = await env.call("GET", "/api/unassigned?offset=2", "assigner")
+    assert status == 400 and "cursor" in body["error"]["message"], body
+    status, body = await env.call("GET", "/api/unassigned?cursor=bm9wZQ", "assigner")
+    assert status == 400 and body["error"]["code"] == "request.bad_cursor", body
