@@ -107,7 +107,7 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
     """What the app still holds per call (locks, channel map, matchers, waiters)."""
     if app is None:
         return {}
-    held = {
+    held: dict[str, Any] = {
         "calls": app.calls,
         "by_channel": app._by_channel,
         "locks": app._locks,
