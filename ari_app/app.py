@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from ari_app.capture import event_time
-from ari_app.client import CONNECTED_EVENT, AriError
+from ari_app.client import CONNECTED_EVENT, DISCONNECTED_EVENT, AriError
 from ari_app.core import EVENT_TYPES, CallSetupError
 from ari_app.reconcile import Reconciler
 from ari_app.transfers import TransferFlows
@@ -67,6 +67,9 @@ class StasisApp(TransferFlows, Reconciler):
         kind = event.get("type", "")
         if kind == CONNECTED_EVENT:
             self._spawn(self._on_connected(), "reconcile")
+            return
+        if kind == DISCONNECTED_EVENT:
+            self.connected.clear()  # owed captures wait for the reconcile
             return
         channel = event.get("channel") or {}
         channel_id = channel.get("id", "")
@@ -209,6 +212,8 @@ class StasisApp(TransferFlows, Reconciler):
                 await self.client.hangup(channel_id)
             return
         async with self._lock(call_id):
+            if role in call.in_bridge or call.ended:
+                return  # seen twice: by its event and by a reconcile after a lost link
             if not call.bridge_id:
                 bridge = await self.client.create_bridge(
                     "mixing", bridge_id=f"{call_id}-b", name=f"callrec-{call_id}"

@@ -17,6 +17,7 @@ import uuid
 from ari_app.client import AriError, AriUnavailable
 from ari_app.core import REFUSAL_TONE, StasisCore
 from ari_app.dtmf import DtmfMatcher
+from ari_app.recapture import clear_pending, for_segment, mark_pending, pending_since
 from callcore.actions import ActionRefused
 from callcore.events import (
     AgentAction,
@@ -104,7 +105,17 @@ class CallEffects(StasisCore):
             seg = await self.capturer.start(call, segment_no)
         except (AriError, AriUnavailable, TimeoutError) as exc:
             log.error("call %s: capture did not start: %s", call.call_id, exc)
+            if not call.ended:  # started again once the link is back (recapture)
+                since = call.segment.started_at if call.segment else time.time()
+                mark_pending(call, since)
+                self._save(call)
+                self._spawn(self._recapture(call.call_id), "recapture")
             return CaptureFailed(segment_no, str(exc))
+        late = clear_pending(call, seg)
+        if late is not None:
+            log.warning(
+                "call %s: segment %d started %.1fs late; flagged", call.call_id, segment_no, late
+            )
         self._save(call)
         log.info(
             "call %s: segment %d recording %s (%s)",
@@ -139,14 +150,15 @@ class CallEffects(StasisCore):
         self._save(call)
         if not any(cap.started_at for cap in seg.captures.values()):
             log.warning(
-                "call %s: segment %d never started capturing; nothing to keep",
+                "call %s: segment %d never started capturing; nothing to keep%s",
                 call.call_id,
                 seg.segment_no,
+                " (started again when the link is back)" if pending_since(call) else "",
             )
             return
         # Journalled first, so it can run outside the call's lock and off the
         # event loop: the next event of the call need not wait for storage.
-        task = asyncio.create_task(self.handoff.deliver(call, seg))
+        task = asyncio.create_task(self.handoff.deliver(for_segment(call, seg), seg))
         self._delivering.add(task)
         task.add_done_callback(self._delivering.discard)
 
@@ -211,6 +223,9 @@ class CallEffects(StasisCore):
 
     async def transfer_failed(self, call: CallState, channel_id: str) -> None:
         raise NotImplementedError  # ari_app.transfers
+
+    async def _recapture(self, call_id: str) -> None:
+        raise NotImplementedError  # ari_app.reconcile
 
     async def _end_call(self, call: CallState, at: float | None = None) -> None:
         """End a call: deliver its segment first, then tear down what is left.

@@ -210,7 +210,11 @@ class Stack:
                         pass
             await self.wait(lambda: not self.app or not self.app.calls, 10, "calls to end")
             # Nothing is held for a call once it ended: no memory grows per call.
-            await self.wait(lambda: not per_call_leftovers(self.app), 5, "per-call objects freed")
+            try:
+                await self.wait(lambda: not per_call_leftovers(self.app), 5, "objects freed")
+            except BaseException:
+                print("per-call objects left:", per_call_leftovers(self.app))
+                raise
             await self.stop_app()
         if self.http:
             await self.http.close()
