@@ -16,7 +16,6 @@ import uuid
 
 from ari_app.client import AriError, AriUnavailable
 from ari_app.core import REFUSAL_TONE, StasisCore
-from ari_app.dtmf import DtmfMatcher
 from ari_app.recapture import clear_pending, for_segment, mark_pending, pending_since
 from callcore.actions import ActionRefused
 from callcore.events import (
@@ -177,16 +176,6 @@ class CallEffects(StasisCore):
 
     # ----------------------------------------------------------------- DTMF
 
-    def _dtmf(self, channel_id: str, digit: str) -> None:
-        call_id = self._by_channel.get(channel_id)
-        call = self.calls.get(call_id or "")
-        if call is None or call.channels.get("agent") != channel_id:
-            return  # only the agent's keys control recording
-        matcher = self._matchers.setdefault(call.call_id, DtmfMatcher(self.dtmf, self.dtmf_timeout))
-        toggle = matcher.feed(digit, time.monotonic())
-        if toggle in ("toggle_record", "toggle_pause"):
-            self._spawn(self._dtmf_action(call, toggle), "DTMF action")
-
     async def _dtmf_action(self, call: CallState, toggle: str) -> None:
         async with self._lock(call.call_id):
             if call.ended:
@@ -210,7 +199,7 @@ class CallEffects(StasisCore):
 
     # --------------------------------------------------------------- hangup
 
-    async def _party_left(self, call_id: str, channel_id: str, at: float) -> None:
+    async def _party_left(self, call_id: str, channel_id: str, at: float | None) -> None:
         call = self.calls.get(call_id)
         if call is None or call.ended:
             return
@@ -259,7 +248,7 @@ class CallEffects(StasisCore):
         self.calls.pop(call.call_id, None)
         for channel_id in call.channels.values():
             self._by_channel.pop(channel_id, None)
-        self._matchers.pop(call.call_id, None)
+        self.translator.forget(call.call_id)
         self.machines.pop(call.call_id, None)
         self._locks.pop(call.call_id, None)
         log.info("call %s ended after %d segment(s)", call.call_id, call.segments)

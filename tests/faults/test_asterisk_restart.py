@@ -89,6 +89,7 @@ async def test_asterisk_restarted_gracefully_mid_call(
         accounted(outcomes(stack, calls, since))  # one recording each, verified or flagged
         after = await place_calls(stack, 1)
         await hang_up(stack, after)
+        await app.drain()  # hand-offs run in the background
         assert recordings_per_call(stack)[after[0].call_id] == 1
     finally:
         await truth.stop()
@@ -123,4 +124,5 @@ async def test_asterisk_sigkilled_mid_call(
         assert seg.files, f"call {call.call_id}: no file delivered"
     after = await place_calls(stack, 1)
     await hang_up(stack, after)
+    await app.drain()
     assert recordings_per_call(stack)[after[0].call_id] == 1
