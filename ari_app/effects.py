@@ -16,7 +16,13 @@ import uuid
 
 from ari_app.client import AriError, AriUnavailable
 from ari_app.core import REFUSAL_TONE, StasisCore
-from ari_app.recapture import clear_pending, for_segment, mark_pending, pending_since
+from ari_app.recapture import (
+    clear_pending,
+    drop_pending,
+    for_segment,
+    mark_pending,
+    pending_since,
+)
 from callcore.actions import ActionRefused
 from callcore.events import (
     AgentAction,
@@ -86,6 +92,7 @@ class CallEffects(StasisCore):
         facts = CallFacts.from_dict(call.facts(continue_recording=effect.continue_recording))
         decision = decide(self.config(), facts)
         call.decision = decision
+        drop_pending(call)  # a new decision (a transfer's) owes what it says, not the old
         self._save(call)
         log.info(
             "call %s agent %s: legs=%s mode=%s autostart=%s reasons=%s",

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ari_app.client import AriError, AriNotFound
+from ari_app.client import AriError, AriNotFound, AriUnavailable
 from ari_app.core import EVENT_TYPES
 from ari_app.effects import CallEffects
 from ari_app.recapture import MAX_ATTEMPTS, RETRY_DELAYS, drop_pending, pending_since
@@ -17,6 +17,7 @@ from callcore.events import AgentAction, Decided, Reconnected
 from callcore.state import CallState
 
 log = logging.getLogger("callrec.ari")
+SETUP_GRACE = 60.0  # s a call may take to get both parties into Stasis
 
 
 class Reconciler(CallEffects):
@@ -38,9 +39,12 @@ class Reconciler(CallEffects):
                 self._track(call)
             parties = [call.channels.get("customer"), call.channels.get("agent")]
             alive = all(p in channels for p in parties if p)
-            setting_up = not call.bridged_at and time.time() - call.created_at < 60
+            setting_up = not call.bridged_at and time.time() - call.created_at < SETUP_GRACE
             if not alive and setting_up and not call.ended:
-                continue  # still being dialled: its channels do not exist yet
+                # Still being dialled (its channels do not exist yet), or its
+                # parties failed to enter Stasis while the app was away.
+                self._spawn(self._recheck_setup(call.call_id), "setup recheck")
+                continue
             if alive and not call.bridged_at and not call.ended:
                 self._resume_setup(call, in_stasis)
             if call.ended or not alive:
@@ -72,6 +76,24 @@ class Reconciler(CallEffects):
                 return
             log.warning("call %s: a capture ended while away", call.call_id)
             await self._drive(call, Reconnected(parties_alive=True, capturing=False))
+
+    async def _recheck_setup(self, call_id: str) -> None:
+        """A call still dialling at a reconcile: end it if its parties never came."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        await asyncio.sleep(max(0.0, call.created_at + SETUP_GRACE - time.time()))
+        await self.connected.wait()
+        if call.ended or call.bridged_at or self.calls.get(call_id) is not call:
+            return
+        try:
+            channels = {c["id"] for c in await self.client.list_channels()}
+        except (AriError, AriUnavailable):
+            return  # the next reconcile looks again
+        parties = [call.channels.get("customer"), call.channels.get("agent")]
+        if not all(p in channels for p in parties if p):
+            log.warning("call %s: its parties never arrived; ending it", call_id)
+            await self._end_call(call)
 
     def _resume_setup(self, call: CallState, in_stasis: set[str]) -> None:
         """Parties that reached Stasis while the events were lost: bridge them now."""
