@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from callcore.state import CallState
 from callrec import sandbox
-from storage.models import Recording
+from storage.models import CallSpan, Recording
 from tests.ari.harness import Stack
 from tests.faults.conftest import (
     accounted,
@@ -98,31 +99,46 @@ async def test_asterisk_restarted_gracefully_mid_call(
 async def test_asterisk_sigkilled_mid_call(
     own_stack: Stack, own_asterisk: sandbox.Instance
 ) -> None:
-    """No hangup reaches the app: the calls are found gone on reconnect and finished."""
+    """No hangup reaches the app: the calls are found gone on reconnect and finished.
+
+    Asterisk logs no end of the calls either: each is verified against the
+    bridge start it logged, to the end callrec saw (said in the outcome).
+    """
     stack, inst = own_stack, own_asterisk
-    calls = await place_calls(stack)
-    await asyncio.sleep(2.0)
-    assert stack.app is not None
-    app = stack.app
-    app.connected.clear()
-    os.killpg(inst.pid, signal.SIGKILL)  # no cleanup of any kind
-    await wait_for(lambda: not inst.alive(), 10, "Asterisk to die")
-    await asyncio.sleep(1.0)
-    again, started = await asyncio.to_thread(sandbox.up, inst.name, app="callrec-test")
-    assert started and again.ports == inst.ports and again.ari_password == inst.ari_password
-    await wait_for(app.connected.is_set, 60, "the app back on the restarted Asterisk")
-    await wait_for(
-        lambda: not any(c.call_id in app.calls for c in calls), 60, "the calls to be finished"
-    )
-    await app.drain()
-    per_call = recordings_per_call(stack)
-    for call in calls:  # delivered exactly once, whatever Asterisk left on disk
-        assert per_call[call.call_id] == 1, (call.call_id, per_call)
-    delivered = {s.call_id: s for s in stack.sink.segments if s.call_id in per_call}
-    for call in calls:
-        seg = delivered[call.call_id]
-        assert seg.files, f"call {call.call_id}: no file delivered"
-    after = await place_calls(stack, 1)
-    await hang_up(stack, after)
-    await app.drain()
-    assert recordings_per_call(stack)[after[0].call_id] == 1
+    since = since_now()
+    truth = collector(stack, inst)
+    await truth.start()
+    try:
+        calls = await place_calls(stack)
+        await wait_for(lambda: bridged_spans(stack, calls), 20, "Asterisk's bridge starts")
+        await asyncio.sleep(2.0)
+        assert stack.app is not None
+        app = stack.app
+        app.connected.clear()
+        os.killpg(inst.pid, signal.SIGKILL)  # no cleanup of any kind
+        await wait_for(lambda: not inst.alive(), 10, "Asterisk to die")
+        await asyncio.sleep(1.0)
+        again, started = await asyncio.to_thread(sandbox.up, inst.name, app="callrec-test")
+        assert started and again.ports == inst.ports and again.ari_password == inst.ari_password
+        await wait_for(app.connected.is_set, 60, "the app back on the restarted Asterisk")
+        await wait_for(
+            lambda: not any(c.call_id in app.calls for c in calls), 60, "the calls to be finished"
+        )
+        await app.drain()
+        results = outcomes(stack, calls, since)  # exactly one recording each
+        accounted(results)
+        for call in calls:
+            (seg,) = [s for s in stack.sink.segments if s.call_id == call.call_id]
+            assert seg.files, f"call {call.call_id}: no file delivered"
+        after = await place_calls(stack, 1)
+        await hang_up(stack, after)
+        await app.drain()
+        assert recordings_per_call(stack)[after[0].call_id] == 1
+    finally:
+        await truth.stop()
+
+
+def bridged_spans(stack: Stack, calls: list[CallState]) -> bool:
+    with stack.storage.db.session() as s:
+        ids = set(s.scalars(select(CallSpan.call_id).where(CallSpan.bridged_at.is_not(None))))
+    return all(c.call_id in ids for c in calls)
