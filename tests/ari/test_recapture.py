@@ -14,9 +14,7 @@ def _call() -> CallState:
 
 
 def _segment(no: int, started: float) -> Segment:
-    seg = Segment(
-        recording_id=f"r{no}", segment_no=no, agent="a1", legs="both", decision=DECISION
-    )
+    seg = Segment(recording_id=f"r{no}", segment_no=no, agent="a1", legs="both", decision=DECISION)
     for leg, at in (("agent", started), ("customer", started + 0.2)):
         seg.captures[leg] = Capture(leg=leg, handle=f"h-{leg}", host_path="/x", started_at=at)
     return seg
