@@ -99,6 +99,7 @@ class StasisCore:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._delivering: set[asyncio.Task[str | None]] = set()  # hand-offs under way
         self._recapturing: set[str] = set()  # calls whose owed capture is being retried
+        self._rechecking: set[str] = set()  # calls dialling at a reconcile, looked at later
         self._events_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()

@@ -17,10 +17,11 @@ from callcore.events import AgentAction, Decided, Reconnected
 from callcore.state import CallState
 
 log = logging.getLogger("callrec.ari")
-SETUP_GRACE = 60.0  # s a call may take to get both parties into Stasis
 
 
 class Reconciler(CallEffects):
+    setup_grace = 60.0  # s a call may take to get both parties into Stasis
+
     # ------------------------------------------------------------ reconcile
 
     async def _on_connected(self) -> None:
@@ -39,11 +40,13 @@ class Reconciler(CallEffects):
                 self._track(call)
             parties = [call.channels.get("customer"), call.channels.get("agent")]
             alive = all(p in channels for p in parties if p)
-            setting_up = not call.bridged_at and time.time() - call.created_at < SETUP_GRACE
+            setting_up = not call.bridged_at and time.time() - call.created_at < self.setup_grace
             if not alive and setting_up and not call.ended:
                 # Still being dialled (its channels do not exist yet), or its
                 # parties failed to enter Stasis while the app was away.
-                self._spawn(self._recheck_setup(call.call_id), "setup recheck")
+                if call.call_id not in self._rechecking:
+                    self._rechecking.add(call.call_id)
+                    self._spawn(self._recheck_setup(call.call_id), "setup recheck")
                 continue
             if alive and not call.bridged_at and not call.ended:
                 self._resume_setup(call, in_stasis)
@@ -79,10 +82,16 @@ class Reconciler(CallEffects):
 
     async def _recheck_setup(self, call_id: str) -> None:
         """A call still dialling at a reconcile: end it if its parties never came."""
+        try:
+            await self._recheck(call_id)
+        finally:
+            self._rechecking.discard(call_id)
+
+    async def _recheck(self, call_id: str) -> None:
         call = self.calls.get(call_id)
         if call is None:
             return
-        await asyncio.sleep(max(0.0, call.created_at + SETUP_GRACE - time.time()))
+        await asyncio.sleep(max(0.0, call.created_at + self.setup_grace - time.time()))
         await self.connected.wait()
         if call.ended or call.bridged_at or self.calls.get(call_id) is not call:
             return

@@ -115,6 +115,8 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
         "translator channels": app.translator._by_channel,
         "matchers": app.translator._matchers,
         "inbound": {c: c for c in app.translator._inbound},
+        "recapturing": {c: c for c in app._recapturing},
+        "rechecking": {c: c for c in app._rechecking},
         "transfer_events": app._transfer_events,
         "machines": app.machines,
         "waiters": app.waiters._futures,

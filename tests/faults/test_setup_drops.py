@@ -171,3 +171,45 @@ async def test_capture_that_could_not_start_is_started_again(
     missing = missing_head(stack, call_id)
     assert missing is not None and missing > 0.3, missing  # the retry waited for the link
     assert results[call_id] in ("verified", "short")
+
+
+async def test_party_dialled_while_the_app_is_away_ends_the_call(
+    stack: Stack, asterisk: Instance
+) -> None:
+    """The customer is dialled as the link goes: it cannot enter Stasis, so it never
+    arrives. The call must not stay listed for ever: after its setup grace it ends
+    (nothing was bridged, so nothing was owed), and a new call is taken."""
+    assert stack.app is not None
+    app = stack.app
+    app.setup_grace = 4.0
+    client = app.client
+    real = client.originate
+    cutting: list[asyncio.Task[None]] = []
+
+    async def keep_cutting(seconds: float) -> None:
+        end = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < end:
+            await asyncio.to_thread(cut, asterisk.ports.http)
+            await asyncio.sleep(0.03)
+
+    async def originate(endpoint: str, **kwargs: Any) -> Any:
+        if str(kwargs.get("app_args", "")).endswith(",customer") and not cutting:
+            app.connected.clear()
+            await asyncio.to_thread(cut, asterisk.ports.http)
+            cutting.append(asyncio.create_task(keep_cutting(2.5)))
+        return await real(endpoint, **kwargs)
+
+    client.originate = originate  # type: ignore[method-assign]
+    status, body = await stack.api(
+        "POST", "/api/calls", {"agent": "a1", "number": TX_NUMBER, "campaign": "auto"}
+    )
+    await wait_for(lambda: cutting, 10, "the customer to be dialled")
+    await cutting[0]
+    client.originate = real  # type: ignore[method-assign]
+    await wait_for(app.connected.is_set, 30, "the app to reconnect and reconcile")
+    assert not any(c.bridged_at for c in app.calls.values()), "the fault did not happen"
+    await wait_for(lambda: not app.calls, 30, "the half-set-up call to end")
+    assert not [s for s in stack.sink.segments], "nothing was bridged: nothing to deliver"
+    after = await place_calls(stack, 1)
+    await hang_up(stack, after)
+    assert status in (201, 503, 500), body
