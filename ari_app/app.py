@@ -19,7 +19,7 @@ import time
 import uuid
 from typing import Any
 
-from ari_app.client import CONNECTED_EVENT, DISCONNECTED_EVENT, AriError
+from ari_app.client import CONNECTED_EVENT, DISCONNECTED_EVENT, AriError, AriUnavailable
 from ari_app.core import EVENT_TYPES, CallSetupError
 from ari_app.reconcile import Reconciler
 from ari_app.transfers import TransferFlows
@@ -242,33 +242,50 @@ class StasisApp(TransferFlows, Reconciler):
         async with self._lock(call_id):
             if role in call.in_bridge or call.ended:
                 return  # seen twice: by its event and by a reconcile after a lost link
-            if not call.bridge_id:
-                bridge = await self.client.create_bridge(
-                    "mixing", bridge_id=f"{call_id}-b", name=f"callrec-{call_id}"
-                )
-                call.bridge_id = bridge["id"]
+            try:
+                await self._bridge_party(call, role, channel_id)
+            except AriUnavailable as exc:
+                # The link went mid-setup: the next reconcile bridges this party.
+                log.error("call %s: %s not bridged (%s)", call_id, role, exc)
+                if role in call.in_bridge and not call.segment:
+                    call.in_bridge.remove(role)
+                    call.bridged_at = 0.0
                 self._save(call)
-            if role == "customer" and not call.announced:
-                await self._announce(call, channel_id)
-            if role == "transfer":
-                await self._complete_transfer(call, channel_id)
-                return
-            if role not in call.in_bridge:
-                call.in_bridge.append(role)
-            arrived = PartyArrived("agent" if role == "agent" else "customer")
-            if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
-                # The last party: bridge it and let the machine decide and
-                # start the captures meanwhile (a snoop needs no bridge).
-                call.bridged_at = time.time()
-                self._save(call)
-                await asyncio.gather(
-                    self.client.add_channel(call.bridge_id, channel_id),
-                    self._drive(call, arrived),
-                )
-            else:
-                await self.client.add_channel(call.bridge_id, channel_id)
-                self._save(call)
-                await self._drive(call, arrived)
+
+    async def _bridge_party(self, call: CallState, role: str, channel_id: str) -> None:
+        """Put the party in the call's bridge; the last one lets the machine decide."""
+        call_id = call.call_id
+        if not call.bridge_id:
+            bridge = await self.client.create_bridge(
+                "mixing", bridge_id=f"{call_id}-b", name=f"callrec-{call_id}"
+            )
+            call.bridge_id = bridge["id"]
+            self._save(call)
+        if role == "customer" and not call.announced:
+            await self._announce(call, channel_id)
+        if role == "transfer":
+            await self._complete_transfer(call, channel_id)
+            return
+        if role not in call.in_bridge:
+            call.in_bridge.append(role)
+        arrived = PartyArrived("agent" if role == "agent" else "customer")
+        if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
+            # The last party: bridge it and let the machine decide and
+            # start the captures meanwhile (a snoop needs no bridge).
+            call.bridged_at = time.time()
+            self._save(call)
+            results = await asyncio.gather(
+                self.client.add_channel(call.bridge_id, channel_id),
+                self._drive(call, arrived),
+                return_exceptions=True,
+            )
+            for result in results:  # both settled: nothing runs on outside the lock
+                if isinstance(result, BaseException):
+                    raise result
+        else:
+            await self.client.add_channel(call.bridge_id, channel_id)
+            self._save(call)
+            await self._drive(call, arrived)
 
     async def _announce(self, call: CallState, channel_id: str) -> None:
         """Once per call, to the prospect, before any agent is connected."""
