@@ -19,12 +19,12 @@ import time
 import uuid
 from typing import Any
 
-from ari_app.capture import event_time
-from ari_app.client import CONNECTED_EVENT, AriError
+from ari_app.client import CONNECTED_EVENT, DISCONNECTED_EVENT, AriError, AriUnavailable
 from ari_app.core import EVENT_TYPES, CallSetupError
 from ari_app.reconcile import Reconciler
 from ari_app.transfers import TransferFlows
-from callcore.events import PartyArrived
+from ari_app.translate import GONE
+from callcore.events import AgentToggle, Event, HungUp, PartyArrived, TransferCompleted
 from callcore.ids import CONTINUE_VAR, safe_id
 from callcore.state import CallState
 from policy import normalize_e164
@@ -64,14 +64,25 @@ class StasisApp(TransferFlows, Reconciler):
                 log.exception("event %s could not be routed", event.get("type"))
 
     def _route(self, event: dict[str, Any]) -> None:
+        """Route one event: answers to our own requests, then what the translator says.
+
+        Arrivals, hangups and DTMF toggles come from ``ari_app.translate``
+        (the code the recorded streams are replayed through); what only the
+        live app can do (set up an inbound call, read a transfer's variables)
+        is spawned here.
+        """
         kind = event.get("type", "")
         if kind == CONNECTED_EVENT:
             self._spawn(self._on_connected(), "reconcile")
             return
-        channel = event.get("channel") or {}
-        channel_id = channel.get("id", "")
+        if kind == DISCONNECTED_EVENT:
+            self.connected.clear()  # owed captures wait for the reconcile
+            return
+        channel_id = (event.get("channel") or {}).get("id", "")
+        self._answer_waiters(kind, event, channel_id)
+        for call_id, happened in self.translator.feed(event):
+            self._carry(call_id, happened, event, channel_id)
         if kind == "StasisStart":
-            self.waiters.resolve("StasisStart", channel_id, event)
             args = event.get("args") or []
             replaced = event.get("replace_channel") or {}
             if not args and replaced.get("id") in self._by_channel:
@@ -84,24 +95,10 @@ class StasisApp(TransferFlows, Reconciler):
                 self._spawn(self._native_transfer(event), "native transfer")
             elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
-            elif args and args[0] == "call" and len(args) >= 3:
-                self._spawn(self._party_arrived(args[1], args[2], channel_id), "call party")
-        elif kind in ("RecordingStarted", "RecordingFinished", "RecordingFailed"):
-            name = event["recording"]["name"]
-            self.waiters.resolve(kind, name, event)
-            if kind == "RecordingFailed":
-                self.waiters.resolve("RecordingFinished", name, event)
-                log.error("recording %s failed: %s", name, event["recording"].get("cause"))
-        elif kind == "PlaybackFinished":
-            self.waiters.resolve("PlaybackFinished", event["playback"]["id"], event)
-        elif kind == "ChannelDtmfReceived":
-            self._dtmf(channel_id, event["digit"])
-        elif kind in ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"):
-            self.waiters.resolve("Gone", channel_id, event)
-            call_id = self._by_channel.get(channel_id)
-            if call_id:
-                at = event_time(event)
-                self._spawn(self._party_left(call_id, channel_id, at), "hangup")
+        elif kind in GONE:
+            call = self.calls.get(self._by_channel.get(channel_id, ""))
+            if call is not None and call.transfer and call.transfer.channel == channel_id:
+                self._spawn(self.transfer_failed(call, channel_id), "transfer failed")
         elif kind == "ChannelVarset":
             if event.get("variable") == CONTINUE_VAR and channel_id in self._by_channel:
                 call = self.calls.get(self._by_channel[channel_id])
@@ -114,6 +111,40 @@ class StasisApp(TransferFlows, Reconciler):
             if transferer in self._by_channel:
                 self._transfer_events[transferer] = event
                 self.waiters.resolve("Transfer", transferer, event)
+
+    def _answer_waiters(self, kind: str, event: dict[str, Any], channel_id: str) -> None:
+        """Events our own requests wait for (snoops, recordings, playbacks, hangups)."""
+        if kind == "StasisStart":
+            self.waiters.resolve("StasisStart", channel_id, event)
+        elif kind in ("RecordingStarted", "RecordingFinished", "RecordingFailed"):
+            name = event["recording"]["name"]
+            self.waiters.resolve(kind, name, event)
+            if kind == "RecordingFailed":
+                self.waiters.resolve("RecordingFinished", name, event)
+                log.error("recording %s failed: %s", name, event["recording"].get("cause"))
+        elif kind == "PlaybackFinished":
+            self.waiters.resolve("PlaybackFinished", event["playback"]["id"], event)
+        elif kind in GONE:
+            self.waiters.resolve("Gone", channel_id, event)
+
+    def _carry(self, call_id: str, happened: Event, event: dict[str, Any], channel: str) -> None:
+        """Carry out what the translator made of an event, in a task of the call."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        if isinstance(happened, PartyArrived) and event.get("type") == "StasisStart":
+            self._spawn(self._party_arrived(call_id, happened.role, channel), "call party")
+        elif isinstance(happened, TransferCompleted) and _role(event) == "transfer":
+            # The agent an API transfer called answered (a transfer inside
+            # Asterisk is carried out by _native_transfer, which reads more).
+            self._spawn(self._party_arrived(call_id, "transfer", channel), "call party")
+        elif isinstance(happened, HungUp):
+            self._spawn(self._party_left(call_id, channel, happened.at), "hangup")
+        elif isinstance(happened, AgentToggle):
+            log.debug("call %s: DTMF %s", call_id, happened.toggle)
+            self._spawn(self._dtmf_action(call, happened.toggle), "DTMF action")
+        # Capture events: the capture's own requests wait for them (waiters);
+        # TransferStarted: the app's own API request, already fed to the machine.
 
     # ----------------------------------------------------------- call flows
 
@@ -209,33 +240,52 @@ class StasisApp(TransferFlows, Reconciler):
                 await self.client.hangup(channel_id)
             return
         async with self._lock(call_id):
-            if not call.bridge_id:
-                bridge = await self.client.create_bridge(
-                    "mixing", bridge_id=f"{call_id}-b", name=f"callrec-{call_id}"
-                )
-                call.bridge_id = bridge["id"]
+            if role in call.in_bridge or call.ended:
+                return  # seen twice: by its event and by a reconcile after a lost link
+            try:
+                await self._bridge_party(call, role, channel_id)
+            except AriUnavailable as exc:
+                # The link went mid-setup: the next reconcile bridges this party.
+                log.error("call %s: %s not bridged (%s)", call_id, role, exc)
+                if role in call.in_bridge and not call.segment:
+                    call.in_bridge.remove(role)
+                    call.bridged_at = 0.0
                 self._save(call)
-            if role == "customer" and not call.announced:
-                await self._announce(call, channel_id)
-            if role == "transfer":
-                await self._complete_transfer(call, channel_id)
-                return
-            if role not in call.in_bridge:
-                call.in_bridge.append(role)
-            arrived = PartyArrived("agent" if role == "agent" else "customer")
-            if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
-                # The last party: bridge it and let the machine decide and
-                # start the captures meanwhile (a snoop needs no bridge).
-                call.bridged_at = time.time()
-                self._save(call)
-                await asyncio.gather(
-                    self.client.add_channel(call.bridge_id, channel_id),
-                    self._drive(call, arrived),
-                )
-            else:
-                await self.client.add_channel(call.bridge_id, channel_id)
-                self._save(call)
-                await self._drive(call, arrived)
+
+    async def _bridge_party(self, call: CallState, role: str, channel_id: str) -> None:
+        """Put the party in the call's bridge; the last one lets the machine decide."""
+        call_id = call.call_id
+        if not call.bridge_id:
+            bridge = await self.client.create_bridge(
+                "mixing", bridge_id=f"{call_id}-b", name=f"callrec-{call_id}"
+            )
+            call.bridge_id = bridge["id"]
+            self._save(call)
+        if role == "customer" and not call.announced:
+            await self._announce(call, channel_id)
+        if role == "transfer":
+            await self._complete_transfer(call, channel_id)
+            return
+        if role not in call.in_bridge:
+            call.in_bridge.append(role)
+        arrived = PartyArrived("agent" if role == "agent" else "customer")
+        if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
+            # The last party: bridge it and let the machine decide and
+            # start the captures meanwhile (a snoop needs no bridge).
+            call.bridged_at = time.time()
+            self._save(call)
+            results = await asyncio.gather(
+                self.client.add_channel(call.bridge_id, channel_id),
+                self._drive(call, arrived),
+                return_exceptions=True,
+            )
+            for result in results:  # both settled: nothing runs on outside the lock
+                if isinstance(result, BaseException):
+                    raise result
+        else:
+            await self.client.add_channel(call.bridge_id, channel_id)
+            self._save(call)
+            await self._drive(call, arrived)
 
     async def _announce(self, call: CallState, channel_id: str) -> None:
         """Once per call, to the prospect, before any agent is connected."""
@@ -255,3 +305,9 @@ class StasisApp(TransferFlows, Reconciler):
             return
         call.announcement = prompt
         self._save(call)
+
+
+def _role(event: dict[str, Any]) -> str:
+    """The role a party's Stasis arguments name (``call,<call id>,<role>``)."""
+    args = event.get("args") or []
+    return str(args[2]) if len(args) >= 3 and args[0] == "call" else ""

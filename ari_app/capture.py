@@ -73,10 +73,24 @@ class Capturer:
                 snoop_id=f"{seg.recording_id}-{leg}",
             )
         call.segment = seg  # persisted by the caller before the snoops exist
-        await asyncio.gather(*(self._start_leg(call, seg, cap) for cap in seg.captures.values()))
+        results = await asyncio.gather(
+            *(self._start_leg(call, seg, cap) for cap in seg.captures.values()),
+            return_exceptions=True,
+        )
+        # Every leg settled before failing: a stop then sees which ones run.
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return seg
 
     async def _start_leg(self, call: CallState, seg: Segment, cap: Capture) -> None:
+        try:
+            await self._snoop_and_record(call, seg, cap)
+        finally:  # whatever happened, nothing waits for this leg's start any more
+            self.waiters.discard("StasisStart", cap.snoop_id)
+            self.waiters.discard("RecordingStarted", cap.handle)
+
+    async def _snoop_and_record(self, call: CallState, seg: Segment, cap: Capture) -> None:
         started = self.waiters.expect("StasisStart", cap.snoop_id)
         await self.client.snoop(
             call.channels[LEG_CHANNEL[cap.leg]],
@@ -84,10 +98,26 @@ class Capturer:
             app_args=f"snoop,{call.call_id},{seg.recording_id},{cap.leg}",
             snoop_id=cap.snoop_id,
         )
-        await self.waiters.wait(started, self.timeout)
+        try:
+            await self.waiters.wait(started, self.timeout)
+        except TimeoutError:
+            # The event may be lost with a dropped websocket while the snoop
+            # is up: ask Asterisk itself (a new REST connection) before failing.
+            await self.client.get_channel(cap.snoop_id)  # AriNotFound: really not there
+            log.warning("snoop %s: no StasisStart seen, but it exists", cap.snoop_id)
         recording = self.waiters.expect("RecordingStarted", cap.handle)
+        requested = time.time()
         await self.client.record(cap.snoop_id, cap.handle, fmt="wav", if_exists="fail")
-        event = await self.waiters.wait(recording, self.timeout)
+        try:
+            event = await self.waiters.wait(recording, self.timeout)
+        except TimeoutError:
+            if not await self.still_live(cap):
+                raise
+            # Recording, but its RecordingStarted was lost: it began at about
+            # the request (what the finisher aligns and measures by).
+            log.warning("recording %s: no RecordingStarted seen, but it is live", cap.handle)
+            cap.started_at = requested
+            return
         cap.started_at = event_time(event)
 
     async def stop(self, seg: Segment, ended_at: float | None = None) -> None:

@@ -70,6 +70,8 @@ _ERRORS: dict[int, type[AriError]] = {
 
 CONNECTED_EVENT = "CallrecConnected"
 """Synthetic event yielded after every (re)connect: time to reconcile."""
+DISCONNECTED_EVENT = "CallrecDisconnected"
+"""Synthetic event yielded when the websocket is lost: not connected until reconciled."""
 
 
 def _q(value: str) -> str:
@@ -397,7 +399,7 @@ class AriClient:
         yielded first: Asterisk does not replay what happened while the socket
         was down, so the consumer must reconcile from REST state then.
         """
-        backoff = min_backoff
+        backoff, up = min_backoff, False
         ws_url = self.base_url.replace("http", "ws", 1) + "/events"
         params = _params(app=self.app, subscribeAll=False)
         while not self._closed and not (stop and stop.is_set()):
@@ -408,7 +410,7 @@ class AriClient:
                     heartbeat=15.0,
                     timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 ) as ws:
-                    backoff = min_backoff
+                    backoff, up = min_backoff, True
                     log.info("ARI events connected (app %s)", self.app)
                     yield {"type": CONNECTED_EVENT, "application": self.app}
                     async for msg in ws:
@@ -418,6 +420,9 @@ class AriClient:
                             break
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("ARI events unavailable (%s); retrying in %.1fs", exc, backoff)
+            if up:  # it was connected: events from now on are lost until reconciled
+                up = False
+                yield {"type": DISCONNECTED_EVENT, "application": self.app}
             if self._closed or (stop and stop.is_set()):
                 return
             await asyncio.sleep(backoff * (0.5 + random.random()))

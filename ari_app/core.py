@@ -16,7 +16,7 @@ from typing import Any
 
 from ari_app.capture import Capturer
 from ari_app.client import AriClient
-from ari_app.dtmf import DtmfMatcher
+from ari_app.translate import AriTranslator
 from callcore.finish import Handoff
 from callcore.ids import safe_id
 from callcore.machine import CallMachine, resume
@@ -88,7 +88,9 @@ class StasisCore:
         self.calls: dict[str, CallState] = {}
         self._by_channel: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._matchers: dict[str, DtmfMatcher] = {}
+        # ARI events -> call machine events (roles, DTMF, hangups, arrivals):
+        # the same translator the recorded streams are replayed through.
+        self.translator = AriTranslator(self.dtmf, dtmf_timeout)
         self.machines: dict[str, CallMachine] = {}  # each call's recording life
         # Bridge{Blind,Attended}Transfer events by the transferring channel's
         # id: they may arrive just before or just after the StasisStart of
@@ -96,6 +98,8 @@ class StasisCore:
         self._transfer_events: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._delivering: set[asyncio.Task[str | None]] = set()  # hand-offs under way
+        self._recapturing: set[str] = set()  # calls whose owed capture is being retried
+        self._rechecking: set[str] = set()  # calls dialling at a reconcile, looked at later
         self._events_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
@@ -126,7 +130,22 @@ class StasisCore:
             self.machines[call.call_id] = CallMachine(resume(call))
         for channel_id in call.channels.values():
             self._by_channel[channel_id] = call.call_id
+        self.translator.add_call(call.call_id, call.channels)
+        if call.transfer is not None and call.transfer.channel:  # rebuilt mid-transfer
+            self._tell_transfer(call)
         self.registry.register(call, self)
+
+    def _tell_transfer(self, call: CallState) -> None:
+        """The translator learns of an API transfer as replays do: a Callrec record."""
+        assert call.transfer is not None
+        self.translator.feed(
+            {
+                "type": "CallrecTransfer",
+                "call_id": call.call_id,
+                "agent": call.transfer.agent,
+                "continue_recording": call.transfer.continue_recording,
+            }
+        )
 
     def _validate_agent(self, agent: str) -> None:
         if not safe_id(agent or ""):

@@ -16,7 +16,13 @@ import uuid
 
 from ari_app.client import AriError, AriUnavailable
 from ari_app.core import REFUSAL_TONE, StasisCore
-from ari_app.dtmf import DtmfMatcher
+from ari_app.recapture import (
+    clear_pending,
+    drop_pending,
+    for_segment,
+    mark_pending,
+    pending_since,
+)
 from callcore.actions import ActionRefused
 from callcore.events import (
     AgentAction,
@@ -86,6 +92,7 @@ class CallEffects(StasisCore):
         facts = CallFacts.from_dict(call.facts(continue_recording=effect.continue_recording))
         decision = decide(self.config(), facts)
         call.decision = decision
+        drop_pending(call)  # a new decision (a transfer's) owes what it says, not the old
         self._save(call)
         log.info(
             "call %s agent %s: legs=%s mode=%s autostart=%s reasons=%s",
@@ -104,7 +111,17 @@ class CallEffects(StasisCore):
             seg = await self.capturer.start(call, segment_no)
         except (AriError, AriUnavailable, TimeoutError) as exc:
             log.error("call %s: capture did not start: %s", call.call_id, exc)
+            if not call.ended:  # started again once the link is back (recapture)
+                since = call.segment.started_at if call.segment else time.time()
+                mark_pending(call, since)
+                self._save(call)
+                self._spawn(self._recapture(call.call_id), "recapture")
             return CaptureFailed(segment_no, str(exc))
+        late = clear_pending(call, seg)
+        if late is not None:
+            log.warning(
+                "call %s: segment %d started %.1fs late; flagged", call.call_id, segment_no, late
+            )
         self._save(call)
         log.info(
             "call %s: segment %d recording %s (%s)",
@@ -139,14 +156,15 @@ class CallEffects(StasisCore):
         self._save(call)
         if not any(cap.started_at for cap in seg.captures.values()):
             log.warning(
-                "call %s: segment %d never started capturing; nothing to keep",
+                "call %s: segment %d never started capturing; nothing to keep%s",
                 call.call_id,
                 seg.segment_no,
+                " (started again when the link is back)" if pending_since(call) else "",
             )
             return
         # Journalled first, so it can run outside the call's lock and off the
         # event loop: the next event of the call need not wait for storage.
-        task = asyncio.create_task(self.handoff.deliver(call, seg))
+        task = asyncio.create_task(self.handoff.deliver(for_segment(call, seg), seg))
         self._delivering.add(task)
         task.add_done_callback(self._delivering.discard)
 
@@ -164,16 +182,6 @@ class CallEffects(StasisCore):
             raise ActionRefused(action, refused[0])
 
     # ----------------------------------------------------------------- DTMF
-
-    def _dtmf(self, channel_id: str, digit: str) -> None:
-        call_id = self._by_channel.get(channel_id)
-        call = self.calls.get(call_id or "")
-        if call is None or call.channels.get("agent") != channel_id:
-            return  # only the agent's keys control recording
-        matcher = self._matchers.setdefault(call.call_id, DtmfMatcher(self.dtmf, self.dtmf_timeout))
-        toggle = matcher.feed(digit, time.monotonic())
-        if toggle in ("toggle_record", "toggle_pause"):
-            self._spawn(self._dtmf_action(call, toggle), "DTMF action")
 
     async def _dtmf_action(self, call: CallState, toggle: str) -> None:
         async with self._lock(call.call_id):
@@ -198,7 +206,7 @@ class CallEffects(StasisCore):
 
     # --------------------------------------------------------------- hangup
 
-    async def _party_left(self, call_id: str, channel_id: str, at: float) -> None:
+    async def _party_left(self, call_id: str, channel_id: str, at: float | None) -> None:
         call = self.calls.get(call_id)
         if call is None or call.ended:
             return
@@ -211,6 +219,9 @@ class CallEffects(StasisCore):
 
     async def transfer_failed(self, call: CallState, channel_id: str) -> None:
         raise NotImplementedError  # ari_app.transfers
+
+    async def _recapture(self, call_id: str) -> None:
+        raise NotImplementedError  # ari_app.reconcile
 
     async def _end_call(self, call: CallState, at: float | None = None) -> None:
         """End a call: deliver its segment first, then tear down what is left.
@@ -244,7 +255,7 @@ class CallEffects(StasisCore):
         self.calls.pop(call.call_id, None)
         for channel_id in call.channels.values():
             self._by_channel.pop(channel_id, None)
-        self._matchers.pop(call.call_id, None)
+        self.translator.forget(call.call_id)
         self.machines.pop(call.call_id, None)
         self._locks.pop(call.call_id, None)
         log.info("call %s ended after %d segment(s)", call.call_id, call.segments)

@@ -37,6 +37,7 @@ class TransferFlows(CallEffects):
             new_channel = f"{call.call_id}-a{len(call.previous_agents) + 2}-{uuid.uuid4().hex[:6]}"
             call.transfer = PendingTransfer(agent, continue_recording, new_channel)
             self._by_channel[new_channel] = call.call_id
+            self._tell_transfer(call)
             self._save(call)
         try:
             await self.client.originate(
@@ -158,7 +159,6 @@ class TransferFlows(CallEffects):
             with contextlib.suppress(AriError):
                 await self.client.remove_channel(call.bridge_id, old)
         call.bridged_at = time.time()
-        self._matchers.pop(call.call_id, None)
         # A's segment (if still running) ends and is delivered; B's is decided.
         done = TransferCompleted(call.agent, bool(info and info.continue_recording))
         await self._drive(call, done)

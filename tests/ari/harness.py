@@ -107,11 +107,16 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
     """What the app still holds per call (locks, channel map, matchers, waiters)."""
     if app is None:
         return {}
-    held = {
+    held: dict[str, Any] = {
         "calls": app.calls,
         "by_channel": app._by_channel,
         "locks": app._locks,
-        "matchers": app._matchers,
+        "translator calls": app.translator.calls,
+        "translator channels": app.translator._by_channel,
+        "matchers": app.translator._matchers,
+        "inbound": {c: c for c in app.translator._inbound},
+        "recapturing": {c: c for c in app._recapturing},
+        "rechecking": {c: c for c in app._rechecking},
         "transfer_events": app._transfer_events,
         "machines": app.machines,
         "waiters": app.waiters._futures,
@@ -210,7 +215,11 @@ class Stack:
                         pass
             await self.wait(lambda: not self.app or not self.app.calls, 10, "calls to end")
             # Nothing is held for a call once it ended: no memory grows per call.
-            await self.wait(lambda: not per_call_leftovers(self.app), 5, "per-call objects freed")
+            try:
+                await self.wait(lambda: not per_call_leftovers(self.app), 5, "objects freed")
+            except BaseException:
+                print("per-call objects left:", per_call_leftovers(self.app))
+                raise
             await self.stop_app()
         if self.http:
             await self.http.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import Any
 
 from ari_app.app import StasisApp
 from ari_app.client import AriConflict, AriNotFound, AriUnavailable
@@ -113,7 +114,7 @@ async def test_409_on_stop_still_delivers_and_cleans_up(tmp_path: Path) -> None:
     assert [s.recording_id for s in sink.segments] == ["r1"]
     assert set(sink.segments[0].files) == {"agent", "customer", "stereo"}
     assert app.calls == {} and app.registry.all() == [] and app._by_channel == {}
-    assert app._locks == {} and app._matchers == {} and not app._delivering
+    assert app._locks == {} and app.translator.calls == {} and not app._delivering
     assert not list((tmp_path / "state").glob("*.json"))
     asked = {kind for kind, _ in client.requests}
     assert asked == {"stop", "hangup", "destroy_bridge"}  # teardown still attempted
@@ -144,8 +145,12 @@ async def test_no_per_call_objects_remain_after_many_calls(tmp_path: Path) -> No
         call.call_id = f"c{n}"
         call.channels = {"agent": f"c{n}-a1", "customer": f"c{n}-c"}
         app._track(call)
-        app._dtmf(call.channels["agent"], "*")  # a matcher is made for the call
+        app.translator.feed(_dtmf_event(call.channels["agent"], "*"))  # a matcher is made
         await app._end_call(call, at=1001.0)
     await app.drain()
     assert len(sink.segments) == 50
     assert per_call_leftovers(app) == {}
+
+
+def _dtmf_event(channel_id: str, digit: str) -> dict[str, Any]:
+    return {"type": "ChannelDtmfReceived", "channel": {"id": channel_id}, "digit": digit}
