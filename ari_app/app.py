@@ -26,6 +26,7 @@ from ari_app.transfers import TransferFlows
 from ari_app.translate import GONE
 from callcore.events import AgentToggle, Event, HungUp, PartyArrived, TransferCompleted
 from callcore.ids import CONTINUE_VAR, safe_id
+from callcore.registry import CallPathUnavailable
 from callcore.state import CallState
 from policy import normalize_e164
 
@@ -182,17 +183,23 @@ class StasisApp(TransferFlows, Reconciler):
         call.channels = {"agent": f"{call.call_id}-a1", "customer": f"{call.call_id}-c"}
         self._track(call)
         self._save(call)
-        for role in ("agent", "customer"):
-            endpoint = (
-                self.agent_endpoint(agent) if role == "agent" else self.customer_endpoint(e164)
-            )
-            await self.client.originate(
-                endpoint,
-                app_args=f"call,{call.call_id},{role}",
-                channel_id=call.channels[role],
-                caller_id=e164 if role == "agent" else None,
-                formats=self.originate_formats,
-            )
+        try:
+            for role in ("agent", "customer"):
+                endpoint = (
+                    self.agent_endpoint(agent) if role == "agent" else self.customer_endpoint(e164)
+                )
+                await self.client.originate(
+                    endpoint,
+                    app_args=f"call,{call.call_id},{role}",
+                    channel_id=call.channels[role],
+                    caller_id=e164 if role == "agent" else None,
+                    formats=self.originate_formats,
+                )
+        except (AriError, AriUnavailable) as exc:
+            # Half a call is no call: hang up what was placed and forget it.
+            log.warning("call %s: originate failed (%s); call dropped", call.call_id, exc)
+            await self._end_call(call)
+            raise CallPathUnavailable(f"Asterisk did not take the call: {exc}") from None
         return call
 
     async def _inbound(self, event: dict[str, Any]) -> None:

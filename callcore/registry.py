@@ -18,6 +18,13 @@ class CallNotFound(LookupError):
     code = "call.not_found"
 
 
+class CallPathUnavailable(RuntimeError):
+    """Asterisk refused or could not take a request that places a call (link
+    down, channel refused): the API answers 503 with this code, never a 500."""
+
+    code = "calls.asterisk_unavailable"
+
+
 class CallOnOtherNode(CallNotFound):
     """The call is in progress on another node: act on it through that node's API."""
 

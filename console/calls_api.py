@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from callcore.actions import ActionRefused
-from callcore.registry import CallNotFound, CallRegistry
+from callcore.registry import CallNotFound, CallPathUnavailable, CallRegistry
 from callcore.state import CallState
 from console import auth
 from console.errors import ApiError, read_json, str_field
@@ -109,6 +109,8 @@ async def create_call(request: web.Request) -> web.Response:
         )
     except ValueError as exc:
         raise ApiError(400, getattr(exc, "code", "call.bad_request"), str(exc)) from None
+    except CallPathUnavailable as exc:
+        raise ApiError(503, exc.code, str(exc)) from None
     return web.json_response(_registry(request).snapshot(call), status=201)
 
 
