@@ -23,7 +23,7 @@ from ari_app.client import CONNECTED_EVENT, DISCONNECTED_EVENT, AriError, AriUna
 from ari_app.core import EVENT_TYPES, CallSetupError
 from ari_app.reconcile import Reconciler
 from ari_app.transfers import TransferFlows
-from ari_app.translate import GONE
+from ari_app.translate import GONE, TRANSFER_EVENT_WAIT
 from callcore.events import AgentToggle, Event, HungUp, PartyArrived, TransferCompleted
 from callcore.ids import CONTINUE_VAR, safe_id
 from callcore.registry import CallPathUnavailable
@@ -85,33 +85,33 @@ class StasisApp(TransferFlows, Reconciler):
             self._carry(call_id, happened, event, channel_id)
         if kind == "StasisStart":
             args = event.get("args") or []
-            replaced = event.get("replace_channel") or {}
-            if not args and replaced.get("id") in self._by_channel:
-                # Mark the replaced agent now: its hangup may be routed before
-                # the transfer task runs, and must not end the customer's call.
-                owner = self.calls.get(self._by_channel[replaced["id"]])
-                if owner is not None:
-                    owner.previous_agents.append(replaced["id"])
-                self.waiters.expect("Transfer", replaced["id"])
-                self._spawn(self._native_transfer(event), "native transfer")
+            call_id = self.translator.call_of(channel_id) or ""
+            if not args and self.translator.replacing(call_id):
+                # A transfer inside Asterisk waits for its Bridge*Transfer
+                # event; if none comes the translator completes it anyway.
+                self._spawn(self._transfer_deadline(), "transfer deadline")
             elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
         elif kind in GONE:
-            call = self.calls.get(self._by_channel.get(channel_id, ""))
+            call = self.calls.get(self.translator.call_of(channel_id) or "")
             if call is not None and call.transfer and call.transfer.channel == channel_id:
                 self._spawn(self.transfer_failed(call, channel_id), "transfer failed")
         elif kind == "ChannelVarset":
-            if event.get("variable") == CONTINUE_VAR and channel_id in self._by_channel:
-                call = self.calls.get(self._by_channel[channel_id])
-                if call is not None and call.channels.get("agent") == channel_id:
-                    call.continue_flag = str(event.get("value", ""))
-                    self._save(call)
+            # Persisted too: a transfer after an app restart still knows it.
+            call = self.calls.get(self.translator.call_of(channel_id) or "")
+            agent = call.channels.get("agent") if call is not None else None
+            if event.get("variable") == CONTINUE_VAR and call is not None and agent == channel_id:
+                call.continue_flag = str(event.get("value", ""))
+                self._save(call)
         elif kind in ("BridgeBlindTransfer", "BridgeAttendedTransfer"):
             transferer = channel_id or (event.get("transferer_first_leg") or {}).get("id", "")
             log.info("%s by %s (%s)", kind, transferer, event.get("result", "?"))
-            if transferer in self._by_channel:
-                self._transfer_events[transferer] = event
-                self.waiters.resolve("Transfer", transferer, event)
+
+    async def _transfer_deadline(self) -> None:
+        """Let the translator complete a transfer whose Bridge*Transfer event never came."""
+        await asyncio.sleep(TRANSFER_EVENT_WAIT + 0.1)
+        for call_id, happened in self.translator.overdue(time.time()):
+            self._carry(call_id, happened, {}, "")
 
     def _answer_waiters(self, kind: str, event: dict[str, Any], channel_id: str) -> None:
         """Events our own requests wait for (snoops, recordings, playbacks, hangups)."""
@@ -136,9 +136,14 @@ class StasisApp(TransferFlows, Reconciler):
         if isinstance(happened, PartyArrived) and event.get("type") == "StasisStart":
             self._spawn(self._party_arrived(call_id, happened.role, channel), "call party")
         elif isinstance(happened, TransferCompleted) and _role(event) == "transfer":
-            # The agent an API transfer called answered (a transfer inside
-            # Asterisk is carried out by _native_transfer, which reads more).
+            # The agent an API transfer called answered.
             self._spawn(self._party_arrived(call_id, "transfer", channel), "call party")
+        elif isinstance(happened, TransferCompleted):
+            # A transfer done inside Asterisk, as the events tell it; the
+            # transfer code may name the agent better (CALLREC_AGENT).
+            native = self.translator.take_native(call_id)
+            if native is not None:
+                self._spawn(self._native_transfer(call_id, happened, native), "native transfer")
         elif isinstance(happened, HungUp):
             self._spawn(self._party_left(call_id, channel, happened.at), "hangup")
         elif isinstance(happened, AgentToggle):

@@ -86,16 +86,11 @@ class StasisCore:
         self.waiters = Waiters()
         self.capturer = Capturer(client, self.waiters, recording_dir)
         self.calls: dict[str, CallState] = {}
-        self._by_channel: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # ARI events -> call machine events (roles, DTMF, hangups, arrivals):
         # the same translator the recorded streams are replayed through.
         self.translator = AriTranslator(self.dtmf, dtmf_timeout)
         self.machines: dict[str, CallMachine] = {}  # each call's recording life
-        # Bridge{Blind,Attended}Transfer events by the transferring channel's
-        # id: they may arrive just before or just after the StasisStart of
-        # the channel that replaces the agent, and tell who the new agent is.
-        self._transfer_events: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._delivering: set[asyncio.Task[str | None]] = set()  # hand-offs under way
         self._recapturing: set[str] = set()  # calls whose owed capture is being retried
@@ -128,8 +123,6 @@ class StasisCore:
         self.calls[call.call_id] = call
         if call.call_id not in self.machines:
             self.machines[call.call_id] = CallMachine(resume(call))
-        for channel_id in call.channels.values():
-            self._by_channel[channel_id] = call.call_id
         self.translator.add_call(call.call_id, call.channels)
         if call.transfer is not None and call.transfer.channel:  # rebuilt mid-transfer
             self._tell_transfer(call)
@@ -144,6 +137,7 @@ class StasisCore:
                 "call_id": call.call_id,
                 "agent": call.transfer.agent,
                 "continue_recording": call.transfer.continue_recording,
+                "channel": call.transfer.channel,
             }
         )
 

@@ -253,8 +253,6 @@ class CallEffects(StasisCore):
         self.store.delete(call.call_id)
         self.registry.unregister(call.call_id)
         self.calls.pop(call.call_id, None)
-        for channel_id in call.channels.values():
-            self._by_channel.pop(channel_id, None)
         self.translator.forget(call.call_id)
         self.machines.pop(call.call_id, None)
         self._locks.pop(call.call_id, None)

@@ -7,15 +7,14 @@ ends and is delivered, B's is decided with phase ``post_transfer``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 import uuid
-from typing import Any
 
 from ari_app.client import AriError, AriUnavailable
 from ari_app.effects import CallEffects
+from ari_app.translate import NativeTransfer
 from callcore.events import (
     TransferAbandoned,
     TransferCompleted,
@@ -36,7 +35,6 @@ class TransferFlows(CallEffects):
             # Unique per transfer: a call may be transferred again and again.
             new_channel = f"{call.call_id}-a{len(call.previous_agents) + 2}-{uuid.uuid4().hex[:6]}"
             call.transfer = PendingTransfer(agent, continue_recording, new_channel)
-            self._by_channel[new_channel] = call.call_id
             self._tell_transfer(call)
             self._save(call)
         try:
@@ -57,49 +55,44 @@ class TransferFlows(CallEffects):
                 return
             log.warning("call %s: transfer to %s failed", call.call_id, call.transfer.agent)
             call.transfer = None
-            self._by_channel.pop(channel_id, None)
+            self.translator.drop_transfer(call.call_id, channel_id)
             await self._drive(call, TransferAbandoned())
             self._save(call)
 
-    async def _native_transfer(self, event: dict[str, Any]) -> None:
-        """A transfer done inside Asterisk (SIP REFER, a features transfer).
+    async def _native_transfer(
+        self, call_id: str, done: TransferCompleted, native: NativeTransfer
+    ) -> None:
+        """Carry out a transfer done inside Asterisk (SIP REFER), as the translator saw it.
 
-        Asterisk puts a new channel to the transfer target into our bridge in
-        place of the agent (StasisStart with ``replace_channel``). That is the
-        transfer of SPEC 2.5: A's segment ends, and the new party, whose
-        dialplan extension names the agent, gets a post_transfer decision.
-        The transferring agent's CALLREC_CONTINUE_RECORDING is its checkbox.
-        It is kept from its ChannelVarset event when set, because the
-        transferring phone hangs up its leg as soon as Asterisk reports
-        success, often before a read could reach it; a read of the old and
-        then (inherited ``__`` value) the new channel is the fallback.
+        Asterisk put ``native.channel`` into our bridge in place of the agent
+        (StasisStart with ``replace_channel``) and reported the transfer
+        (Bridge*Transfer): the translator (``ari_app.translate``) turned
+        that into ``done``, naming the agent by extension and carrying the
+        transferring agent's CALLREC_CONTINUE_RECORDING if its ChannelVarset
+        was seen. Only what events cannot say is read here: CALLREC_AGENT,
+        and the checkbox when no event carried it (the persisted value, then
+        a read of the old and then, an inherited ``__`` value, the new
+        channel; the old one is usually gone by now).
         """
-        channel = event["channel"]
-        old = event["replace_channel"]["id"]
-        call = self.calls.get(self._by_channel.get(old, ""))
-        if call is None or call.channels.get("agent") != old:
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.channels.get("agent") != native.old:
             return
-        early = asyncio.ensure_future(self._read_var(old, CONTINUE_VAR))
-        try:
-            agent = await self._transfer_target_agent(channel, old)
-            flag, call.continue_flag = call.continue_flag, None
-            read = await early
+        agent = await self._transfer_target_agent(native, done.agent)
+        flag, call.continue_flag = call.continue_flag, None
+        if native.flag_seen:
+            continue_recording = done.continue_recording
+        else:
             if flag is None:
-                flag = read
-            if flag is None:  # an inherited "__" value on the new channel
-                flag = await self._read_var(channel["id"], CONTINUE_VAR)
+                flag = await self._read_var(native.old, CONTINUE_VAR)
+            if flag is None:
+                flag = await self._read_var(native.channel, CONTINUE_VAR)
             continue_recording = is_true(flag)
-            log.info(
-                "call %s: transferred in Asterisk from %s to %s", call.call_id, call.agent, agent
-            )
-            async with self._lock(call.call_id):
-                call.transfer = PendingTransfer(agent, continue_recording)
-                await self._complete_transfer(call, channel["id"], in_bridge=True)
-        finally:
-            # Once the old agent left our channel map no transfer event of it
-            # is stored again; drop the one kept (used or not) and its waiter.
-            self._transfer_events.pop(old, None)
-            self.waiters.discard("Transfer", old)
+        log.info("call %s: transferred in Asterisk from %s to %s", call_id, call.agent, agent)
+        async with self._lock(call_id):
+            if call.ended or call.channels.get("agent") != native.old:
+                return
+            call.transfer = PendingTransfer(agent, continue_recording)
+            await self._complete_transfer(call, native.channel, in_bridge=True)
 
     async def _read_var(self, channel_id: str, name: str) -> str | None:
         """A channel variable, or None if unset or the channel is gone (any ARI error)."""
@@ -111,32 +104,20 @@ class TransferFlows(CallEffects):
             log.info("variable %s of %s not read: %s", name, channel_id, exc)
             return None
 
-    async def _transfer_target_agent(self, channel: dict[str, Any], old: str) -> str:
+    async def _transfer_target_agent(self, native: NativeTransfer, by_exten: str) -> str:
         """Who took the call in a transfer done inside Asterisk.
 
         In order: CALLREC_AGENT on the channel now in our bridge (a site's
         dialplan sets it where it dials an agent); for an attended transfer,
-        CALLREC_AGENT or the extension of the consultation's target (our
-        bridge holds only Asterisk's ``Local/_attended@transfer`` link to
-        it); for a blind one, the extension dialled, which names the agent.
+        CALLREC_AGENT on the consultation's target (our bridge holds only
+        Asterisk's ``Local/_attended@transfer`` link to it); else what the
+        translator made of the events (the extension dialled or consulted).
         """
-        named = await self._read_var(channel["id"], "CALLREC_AGENT")
-        if named and safe_id(named):
-            return named
-        event = self._transfer_events.get(old)
-        if event is None:
-            with contextlib.suppress(TimeoutError):
-                event = await self.waiters.wait(self.waiters.expect("Transfer", old), 2.0)
-        exten = str((channel.get("dialplan") or {}).get("exten", ""))
-        if event is not None and event.get("type") == "BridgeAttendedTransfer":
-            target = event.get("transfer_target") or {}
-            named = await self._read_var(target.get("id", ""), "CALLREC_AGENT")
+        for channel in (native.channel, native.target):
+            named = await self._read_var(channel, "CALLREC_AGENT")
             if named and safe_id(named):
                 return named
-            exten = str((target.get("dialplan") or {}).get("exten", ""))
-        elif event is not None and event.get("exten"):
-            exten = str(event["exten"])
-        return exten if safe_id(exten) and not exten.startswith("_") else "unknown"
+        return by_exten
 
     async def _complete_transfer(
         self, call: CallState, channel_id: str, *, in_bridge: bool = False
@@ -147,11 +128,9 @@ class TransferFlows(CallEffects):
         call.agent = info.agent if info else call.agent
         call.phase = "post_transfer"
         call.decision = None  # A's decision no longer applies; B's follows
-        self._by_channel[channel_id] = call.call_id
-        if old:
-            self._by_channel.pop(old, None)
-            if old not in call.previous_agents:
-                call.previous_agents.append(old)
+        # (the translator swapped its channels when the transfer's events came)
+        if old and old not in call.previous_agents:
+            call.previous_agents.append(old)
         self._save(call)
         if not in_bridge:
             await self.client.add_channel(call.bridge_id, channel_id)

@@ -43,6 +43,23 @@ class _Capture:
     finished: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class NativeTransfer:
+    """What the events said of a transfer done inside Asterisk, for the app to refine.
+
+    The events name the new agent only by extension and carry the
+    transferring agent's checkbox only if a ``ChannelVarset`` was seen; the
+    live app may read ``CALLREC_AGENT`` on ``channel`` (or the consultation's
+    ``target``) and fall back to reading the checkbox when ``flag_seen`` is
+    false.
+    """
+
+    old: str  # the transferring agent's channel, replaced in our bridge
+    channel: str  # the channel Asterisk put in its place
+    target: str  # attended: the consultation's target channel ("" if blind)
+    flag_seen: bool
+
+
 @dataclass
 class _Call:
     call_id: str
@@ -54,6 +71,8 @@ class _Call:
     continue_flag: str | None = None
     transfer_event: dict[str, Any] | None = None
     replacing: tuple[float, dict[str, Any]] | None = None  # waiting for the transfer event
+    replaced: str = ""  # the agent channel the pending native transfer replaces
+    native: NativeTransfer | None = None  # the last one completed, until the app takes it
 
 
 class AriTranslator:
@@ -86,6 +105,44 @@ class AriTranslator:
                 return cap.started <= cap.finished
         return False
 
+    def call_of(self, channel: str) -> str | None:
+        """The call a channel belongs to (a party, a transferred-away agent, a transfer)."""
+        return self._by_channel.get(channel)
+
+    def agent_of(self, call_id: str) -> str | None:
+        call = self.calls.get(call_id)
+        return call.channels.get("agent") if call else None
+
+    def drop_transfer(self, call_id: str, channel: str) -> None:
+        """An API transfer failed: its channel no longer belongs to the call."""
+        call = self.calls.get(call_id)
+        if call is not None and call.channels.get("transfer") == channel:
+            del call.channels["transfer"]
+            call.transfer = None
+            if channel not in call.channels.values():
+                self._by_channel.pop(channel, None)
+
+    def take_native(self, call_id: str) -> NativeTransfer | None:
+        """The facts of the native transfer just completed (once)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        native, call.native = call.native, None
+        return native
+
+    def replacing(self, call_id: str) -> bool:
+        """Is a transfer inside Asterisk waiting for its Bridge*Transfer event?"""
+        call = self.calls.get(call_id)
+        return bool(call and call.replacing)
+
+    def overdue(self, now: float) -> Out:
+        """Transfers whose Bridge*Transfer event never came by ``now``: complete them."""
+        out: Out = []
+        for call in self.calls.values():
+            if call.replacing and now - call.replacing[0] > TRANSFER_EVENT_WAIT:
+                out += self._native_done(call)
+        return out
+
     def forget(self, call_id: str) -> None:
         """The call ended: drop everything held for it."""
         call = self.calls.pop(call_id, None)
@@ -112,12 +169,7 @@ class AriTranslator:
         """Transfers whose Bridge*Transfer event never came: complete them anyway."""
         if "timestamp" not in event:
             return []
-        now = event_time(dict(event))
-        out: Out = []
-        for call in self.calls.values():
-            if call.replacing and now - call.replacing[0] > TRANSFER_EVENT_WAIT:
-                out += self._native_done(call)
-        return out
+        return self.overdue(event_time(dict(event)))
 
     def _on_CallrecCall(self, event: Mapping[str, Any]) -> Out:
         call_id = str(event["call_id"])
@@ -136,6 +188,8 @@ class AriTranslator:
         if call is None:
             return []
         call.transfer = TransferStarted(str(event["agent"]), bool(event["continue_recording"]))
+        if event.get("channel"):  # the live app names the channel it is about to call
+            self.add_call(call.call_id, {"transfer": str(event["channel"])})
         return [(call.call_id, call.transfer)]
 
     def _on_CallrecConnected(self, event: Mapping[str, Any]) -> Out:
@@ -176,6 +230,7 @@ class AriTranslator:
                 # Asterisk put a new party in place of the agent (blind or
                 # attended transfer inside Asterisk). Who it is, the
                 # Bridge*Transfer event says; it may come just after this.
+                call.replaced = replaced
                 self._swap_agent(call, channel)
                 call.replacing = (event_time(dict(event)), dict(event))
                 return self._native_done(call) if call.transfer_event else []
@@ -195,7 +250,16 @@ class AriTranslator:
         event = call.replacing[1]
         agent = self._target_agent(call, event)
         done = TransferCompleted(agent, is_true(call.continue_flag))
+        kept = call.transfer_event or {}
+        target = kept.get("transfer_target") if kept.get("type") == "BridgeAttendedTransfer" else {}
+        call.native = NativeTransfer(
+            old=call.replaced,
+            channel=str((event.get("channel") or {}).get("id", "")),
+            target=str((target or {}).get("id", "")),
+            flag_seen=call.continue_flag is not None,
+        )
         call.replacing, call.continue_flag, call.transfer_event = None, None, None
+        call.replaced = ""
         return [(call.call_id, done)]
 
     def _snooped(self, call_id: str, recording_id: str) -> None:

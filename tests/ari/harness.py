@@ -109,7 +109,6 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
         return {}
     held: dict[str, Any] = {
         "calls": app.calls,
-        "by_channel": app._by_channel,
         "locks": app._locks,
         "translator calls": app.translator.calls,
         "translator channels": app.translator._by_channel,
@@ -117,7 +116,6 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
         "inbound": {c: c for c in app.translator._inbound},
         "recapturing": {c: c for c in app._recapturing},
         "rechecking": {c: c for c in app._rechecking},
-        "transfer_events": app._transfer_events,
         "machines": app.machines,
         "waiters": app.waiters._futures,
     }

@@ -113,7 +113,7 @@ async def test_409_on_stop_still_delivers_and_cleans_up(tmp_path: Path) -> None:
     app, sink, client = await _end_with(tmp_path, conflict)
     assert [s.recording_id for s in sink.segments] == ["r1"]
     assert set(sink.segments[0].files) == {"agent", "customer", "stereo"}
-    assert app.calls == {} and app.registry.all() == [] and app._by_channel == {}
+    assert app.calls == {} and app.registry.all() == [] and app.translator._by_channel == {}
     assert app._locks == {} and app.translator.calls == {} and not app._delivering
     assert not list((tmp_path / "state").glob("*.json"))
     asked = {kind for kind, _ in client.requests}

@@ -18,8 +18,10 @@ import pytest
 
 from ari_app.app import StasisApp
 from ari_app.client import AriClient
-from ari_app.translate import GONE
+from ari_app.translate import GONE, NativeTransfer
+from callcore.events import Decide, DeliverSegment, StopCapture, TransferCompleted
 from callcore.finish import Handoff
+from callcore.ids import CONTINUE_VAR, is_true
 from callcore.registry import CallRegistry
 from callcore.state import CallState
 from callcore.state_store import StateStore
@@ -120,19 +122,71 @@ async def test_live_router_does_what_the_stream_says(
         assert len(calls_of(spawned, "_dtmf_action", call_id)) == len(toggles)
 
 
+NATIVE = [
+    p
+    for p in STREAMS
+    if "transfer_done_inside_asterisk" in p.stem or "attended_transfer_from_a_sip_phone" in p.stem
+]
+
+
+@pytest.mark.parametrize("path", NATIVE, ids=lambda p: p.stem.removeprefix("test_")[:50])
 async def test_a_transfer_inside_asterisk_is_carried_out(
-    stasis_policy: Config, tmp_path: Path
+    stasis_policy: Config, path: Path, tmp_path: Path
 ) -> None:
-    (path,) = [p for p in STREAMS if "transfer_done_inside_asterisk" in p.stem]
+    """The translator's TransferCompleted, and nothing else, starts the app's transfer."""
     events = load(path)
     app, spawned = live_app(tmp_path, stasis_policy)
     route(app, events)
-    native = [args["event"] for name, args in spawned if name == "_native_transfer"]
-    replaced = [e for e in events if e.get("type") == "StasisStart" and e.get("replace_channel")]
-    assert replaced and [e["channel"]["id"] for e in native] == [
-        e["channel"]["id"] for e in replaced
-    ]
-    # The transferred-away agent's hangup ends nothing.
     (call_id,) = {e["call_id"] for e in events if e.get("type") == "CallrecCall"}
-    old = replaced[0]["replace_channel"]["id"]
+    replaced = [e for e in events if e.get("type") == "StasisStart" and e.get("replace_channel")]
+    assert len(replaced) == 1, "the stream holds one transfer inside Asterisk"
+    old, new = replaced[0]["replace_channel"]["id"], replaced[0]["channel"]["id"]
+    native = calls_of(spawned, "_native_transfer", call_id)
+    assert len(native) == 1, native
+    done: TransferCompleted = native[0]["done"]
+    facts: NativeTransfer = native[0]["native"]
+    assert (facts.old, facts.channel) == (old, new)
+    # The new agent and checkbox are what the recorded events say.
+    kinds = {e.get("type") for e in events}
+    flag = [
+        e["value"]
+        for e in events
+        if e.get("type") == "ChannelVarset"
+        and e.get("variable") == CONTINUE_VAR
+        and e["channel"]["id"] == old
+    ]
+    assert facts.flag_seen == bool(flag)
+    assert done.continue_recording == (bool(flag) and is_true(flag[-1]))
+    if "BridgeAttendedTransfer" in kinds:
+        (transfer,) = [e for e in events if e.get("type") == "BridgeAttendedTransfer"]
+        target = transfer["transfer_target"]
+        assert facts.target == target["id"]
+        dialled = [
+            (transfer.get(leg) or {}).get("dialplan", {}).get("exten", "")
+            for leg in ("transfer_target", "transferer_second_leg")
+        ]  # the consultation's target, or what the transferring phone dialled
+        assert done.agent == next(x for x in dialled if x not in ("", "s")) == "a2"
+    else:
+        (transfer,) = [e for e in events if e.get("type") == "BridgeBlindTransfer"]
+        assert facts.target == "" and done.agent == transfer["exten"]
+    # The same event, played through the machine: segment 1 ends and is
+    # delivered, segment 2 is decided for the new agent after the transfer.
+    outcome = Replayer(stasis_policy).play(events)
+    effects = outcome.effects[call_id]
+    at = next(
+        i
+        for i, (_, kind, _) in enumerate(outcome.transitions[call_id])
+        if kind == "TransferCompleted"
+    )
+    assert ("TransferCompleted" in {t[1] for t in outcome.transitions[call_id]}) and at
+    stops = [e for e in effects if isinstance(e, StopCapture)]
+    delivered = [e for e in effects if isinstance(e, DeliverSegment)]
+    decides = [e for e in effects if isinstance(e, Decide)]
+    assert stops and stops[0].segment_no == 1 and delivered
+    assert [(d.phase, d.agent) for d in decides][-1] == ("post_transfer", done.agent)
+    assert decides[-1].continue_recording == done.continue_recording
+    # The transferred-away agent's hangup ends nothing.
     assert not [a for a in calls_of(spawned, "_party_left", call_id) if a["channel_id"] == old]
+    # The transfer is handed over once: nothing of it stays with the translator.
+    assert app.translator.take_native(call_id) is None
+    assert not app.translator.replacing(call_id)
