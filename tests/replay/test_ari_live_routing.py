@@ -190,3 +190,25 @@ async def test_a_transfer_inside_asterisk_is_carried_out(
     # The transfer is handed over once: nothing of it stays with the translator.
     assert app.translator.take_native(call_id) is None
     assert not app.translator.replacing(call_id)
+
+
+async def test_a_transfer_whose_event_never_comes_is_completed_by_the_deadline(
+    stasis_policy: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Bridge*Transfer and no later event: the router's deadline completes the transfer."""
+    (path,) = [p for p in NATIVE if "transfer_done_inside_asterisk" in p.stem]
+    events = load(path)
+    cut = next(i for i, e in enumerate(events) if e.get("replace_channel"))
+    head = [e for e in events[: cut + 1] if not e.get("type", "").startswith("Bridge")]
+    app, spawned = live_app(tmp_path, stasis_policy)
+    route(app, head)
+    (call_id,) = {e["call_id"] for e in head if e.get("type") == "CallrecCall"}
+    assert not calls_of(spawned, "_native_transfer", call_id), "completed without its event"
+    assert [n for n, _ in spawned].count("_transfer_deadline") == 1
+    monkeypatch.setattr("ari_app.app.TRANSFER_EVENT_WAIT", 0.0)
+    await app._transfer_deadline()  # the recorded StasisStart is long past
+    (native,) = calls_of(spawned, "_native_transfer", call_id)
+    new = events[cut]["channel"]
+    assert native["native"].channel == new["id"] and native["native"].target == ""
+    assert native["done"].agent == new["dialplan"]["exten"] == "a2"  # the extension dialled
+    assert not app.translator.replacing(call_id)
