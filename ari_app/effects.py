@@ -244,7 +244,10 @@ class CallEffects(StasisCore):
                 await self._teardown(call)
 
     async def _teardown(self, call: CallState) -> None:
-        for channel_id in call.channels.values():
+        # The translator's parties too: a party Asterisk put in our bridge by
+        # a transfer not yet carried out would otherwise stay in Stasis.
+        parties = [*call.channels.values(), *self.translator.parties_of(call.call_id)]
+        for channel_id in dict.fromkeys(parties):
             with contextlib.suppress(AriError, AriUnavailable):
                 await self.client.hangup(channel_id)
         if call.bridge_id:

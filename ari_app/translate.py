@@ -109,9 +109,10 @@ class AriTranslator:
         """The call a channel belongs to (a party, a transferred-away agent, a transfer)."""
         return self._by_channel.get(channel)
 
-    def agent_of(self, call_id: str) -> str | None:
+    def parties_of(self, call_id: str) -> list[str]:
+        """The call's channels as the events tell them (a transferred-in agent included)."""
         call = self.calls.get(call_id)
-        return call.channels.get("agent") if call else None
+        return list(dict.fromkeys(call.channels.values())) if call else []
 
     def drop_transfer(self, call_id: str, channel: str) -> None:
         """An API transfer failed: its channel no longer belongs to the call."""

@@ -120,6 +120,38 @@ async def test_409_on_stop_still_delivers_and_cleans_up(tmp_path: Path) -> None:
     assert asked == {"stop", "hangup", "destroy_bridge"}  # teardown still attempted
 
 
+async def test_a_party_transferred_in_but_not_yet_carried_out_is_hung_up(
+    tmp_path: Path,
+) -> None:
+    """The customer leaves just as Asterisk put a new agent in the bridge (a REFER)."""
+    client = RefusingAri(AriNotFound(404, "Recording not found", "POST", "/x"))
+    app = StasisApp(
+        client,  # type: ignore[arg-type]
+        config=Config,
+        registry=CallRegistry(),
+        store=StateStore(tmp_path / "state"),
+        handoff=Handoff(Sink(), tmp_path / "pending"),
+        recording_dir=tmp_path,
+        agent_endpoint=lambda a: f"PJSIP/{a}",
+        customer_endpoint=lambda n: f"PJSIP/{n}",
+    )
+    call = _live_call(tmp_path)
+    app._track(call)
+    app.translator.feed(
+        {
+            "type": "StasisStart",
+            "args": [],
+            "channel": {"id": "new-agent", "dialplan": {"exten": "a2"}},
+            "replace_channel": {"id": "c0ffee-a1"},
+        }
+    )
+    await app._end_call(call, at=1001.0)
+    await app.drain()
+    hung_up = [channel for kind, channel in client.requests if kind == "hangup"]
+    assert {"c0ffee-a1", "c0ffee-c", "new-agent"} <= set(hung_up)  # and the snoops
+    assert app.translator._by_channel == {}
+
+
 async def test_unexpected_stop_error_still_delivers(tmp_path: Path) -> None:
     app, sink, _ = await _end_with(tmp_path, RuntimeError("anything at all"))
     assert [s.recording_id for s in sink.segments] == ["r1"]
