@@ -24,7 +24,14 @@ from ari_app.core import EVENT_TYPES, CallSetupError
 from ari_app.reconcile import Reconciler
 from ari_app.transfers import TransferFlows
 from ari_app.translate import GONE, TRANSFER_EVENT_WAIT
-from callcore.events import AgentToggle, Event, HungUp, PartyArrived, TransferCompleted
+from callcore.events import (
+    AgentToggle,
+    Event,
+    HungUp,
+    PartyArrived,
+    TransferAbandoned,
+    TransferCompleted,
+)
 from callcore.ids import CONTINUE_VAR, safe_id
 from callcore.registry import CallPathUnavailable
 from callcore.state import CallState
@@ -92,10 +99,6 @@ class StasisApp(TransferFlows, Reconciler):
                 self._spawn(self._transfer_deadline(), "transfer deadline")
             elif args and args[0] == "inbound":
                 self._spawn(self._inbound(event), "inbound call")
-        elif kind in GONE:
-            call = self.calls.get(self.translator.call_of(channel_id) or "")
-            if call is not None and call.transfer and call.transfer.channel == channel_id:
-                self._spawn(self.transfer_failed(call, channel_id), "transfer failed")
         elif kind == "ChannelVarset":
             # Persisted too: a transfer after an app restart still knows it.
             call = self.calls.get(self.translator.call_of(channel_id) or "")
@@ -146,6 +149,9 @@ class StasisApp(TransferFlows, Reconciler):
                 self._spawn(self._native_transfer(call_id, happened, native), "native transfer")
         elif isinstance(happened, HungUp):
             self._spawn(self._party_left(call_id, channel, happened.at), "hangup")
+        elif isinstance(happened, TransferAbandoned):
+            # The agent an API transfer called left before answering.
+            self._spawn(self.transfer_failed(call, channel), "transfer failed")
         elif isinstance(happened, AgentToggle):
             log.debug("call %s: DTMF %s", call_id, happened.toggle)
             self._spawn(self._dtmf_action(call, happened.toggle), "DTMF action")

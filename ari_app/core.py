@@ -137,7 +137,7 @@ class StasisCore:
                 "call_id": call.call_id,
                 "agent": call.transfer.agent,
                 "continue_recording": call.transfer.continue_recording,
-                "channel": call.transfer.channel,
+                "transfer_channel": call.transfer.channel,
             }
         )
 

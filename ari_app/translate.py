@@ -25,6 +25,7 @@ from callcore.events import (
     HungUp,
     PartyArrived,
     Reconnected,
+    TransferAbandoned,
     TransferCompleted,
     TransferStarted,
 )
@@ -189,8 +190,8 @@ class AriTranslator:
         if call is None:
             return []
         call.transfer = TransferStarted(str(event["agent"]), bool(event["continue_recording"]))
-        if event.get("channel"):  # the live app names the channel it is about to call
-            self.add_call(call.call_id, {"transfer": str(event["channel"])})
+        if event.get("transfer_channel"):  # the live app names the channel it calls
+            self.add_call(call.call_id, {"transfer": str(event["transfer_channel"])})
         return [(call.call_id, call.transfer)]
 
     def _on_CallrecConnected(self, event: Mapping[str, Any]) -> Out:
@@ -373,4 +374,9 @@ class AriTranslator:
             return [(call.call_id, HungUp("agent", at))]
         if call.channels.get("customer") == channel:
             return [(call.call_id, HungUp("customer", at))]
+        if call.channels.get("transfer") == channel:
+            # The agent an API transfer called left before answering: the
+            # first agent keeps the call (its later events find nothing).
+            self.drop_transfer(call.call_id, channel)
+            return [(call.call_id, TransferAbandoned())]
         return []

@@ -212,3 +212,25 @@ async def test_a_transfer_whose_event_never_comes_is_completed_by_the_deadline(
     assert native["native"].channel == new["id"] and native["native"].target == ""
     assert native["done"].agent == new["dialplan"]["exten"] == "a2"  # the extension dialled
     assert not app.translator.replacing(call_id)
+
+
+async def test_an_api_transfer_whose_agent_never_answers_goes_back(
+    stasis_policy: Config, tmp_path: Path
+) -> None:
+    """The API transfer's stream, cut where the new agent would answer: it hangs up instead."""
+    (path,) = [p for p in STREAMS if "transfer_gives_two_segments" in p.stem]
+    events = load(path)
+    cut = next(i for i, e in enumerate(events) if (e.get("args") or [])[2:] == ["transfer"])
+    channel = events[cut]["channel"]
+    head = [dict(e) for e in events[:cut]]
+    for event in head:
+        if event.get("type") == "CallrecTransfer":
+            event["transfer_channel"] = channel["id"]  # as the live app tells it
+    gone = [{"type": kind, "channel": channel} for kind in GONE]
+    app, spawned = live_app(tmp_path, stasis_policy)
+    route(app, head + gone)
+    (call_id,) = {e["call_id"] for e in head if e.get("type") == "CallrecCall"}
+    failed = calls_of(spawned, "transfer_failed", call_id)
+    assert [a["channel_id"] for a in failed] == [channel["id"]]  # once, for three events
+    assert not calls_of(spawned, "_party_left", call_id), "the customer's call goes on"
+    assert app.translator.call_of(channel["id"]) is None
