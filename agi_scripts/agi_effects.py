@@ -33,7 +33,7 @@ from callcore.events import (
     StartCapture,
     StopCapture,
 )
-from callcore.machine import CallMachine, resume
+from callcore.machine import CallMachine, consulting, resume
 from callcore.state import CallState, Consultation
 from policy import CallFacts, Decision, decide
 
@@ -62,6 +62,7 @@ class AgiEffects(AgiSegments):
                 if isinstance(effect, PlayRefusal):
                     refused = effect.rule
                 queue.extend(await self._carry_out(call, effect, chan))
+        call.consulting = consulting(machine.state)  # a restart resumes the consultation
         if not call.ended:
             self.store.save(call)
         return refused
@@ -120,8 +121,10 @@ class AgiEffects(AgiSegments):
             if call.segment is not None and not self.translator.capture_done(
                 call.call_id, effect.segment_no
             ):
+                on = self.translator.capture_channel(call.call_id, effect.segment_no)
+                here = agent_chan if on in ("", call.agent_uniqueid) else None
                 try:
-                    await self._stop(call, agent_chan)
+                    await self._stop(call, here, on)
                 except AgiError as exc:  # hung up meanwhile: the files close anyway
                     log.warning("call %s: StopMixMonitor: %s", call.call_id, exc)
                 self.translator.stopped(call.call_id, effect.segment_no)

@@ -90,10 +90,21 @@ class AmiTranslator:
         call = self.calls.get(call_id)
         return call.facts if call else None
 
-    def adopt(self, call_id: str, agent: str, agent_channel: str, customer: str) -> None:
-        """A call taken back after a restart (its channels from the saved state)."""
-        self.calls[call_id] = _Call(call_id, None, agent, agent_channel, customer)
-        for channel in (agent_channel, customer):
+    def adopt(
+        self,
+        call_id: str,
+        agent: str,
+        agent_channel: str,
+        customer: str,
+        consult: tuple[str, str] | None = None,
+    ) -> None:
+        """A call taken back after a restart (its channels from the saved state).
+
+        ``consult``: (uniqueid, agent) consulted when the last process stopped;
+        its hangup abandons the transfer, an AttendedTransfer completes it.
+        """
+        self.calls[call_id] = _Call(call_id, None, agent, agent_channel, customer, consult)
+        for channel in (agent_channel, customer, consult[0] if consult else ""):
             if channel:
                 self.by_channel[channel] = call_id
 
@@ -113,6 +124,12 @@ class AmiTranslator:
         call = self.calls.get(call_id)
         if call is not None and call.capture and call.capture.segment_no == segment_no:
             call.capture.stopped = True
+
+    def capture_channel(self, call_id: str, segment_no: int) -> str:
+        """The channel the segment's MixMonitor records ("" if unknown)."""
+        call = self.calls.get(call_id)
+        cap = call.capture if call else None
+        return cap.channel if cap is not None and cap.segment_no == segment_no else ""
 
     def capture_done(self, call_id: str, segment_no: int) -> bool:
         """True if the segment's MixMonitor already ended (stopped, or its channel left);

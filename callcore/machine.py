@@ -43,7 +43,7 @@ from callcore.events import (
     TransferStarted,
     describe,
 )
-from callcore.state import CallState
+from callcore.state import CallState, TransferWait
 from policy import Decision, allowed_action
 
 log = logging.getLogger("callrec.machine")
@@ -400,12 +400,28 @@ def _after_transfer(ctx: CallContext, done: TransferCompleted) -> Step:
     return Bridged(ctx), [Decide(ctx.phase, ctx.agent, done.continue_recording)]
 
 
+def consulting(state: CallPhase) -> TransferWait | None:
+    """What :func:`resume` needs of a consulting state; None for any other.
+
+    An adapter stores it in ``CallState.consulting`` after every step, so a
+    restart in the middle of a consultation resumes it (with or without the
+    segment, which the call's ``segment`` carries).
+    """
+    if not isinstance(state, Consulting):
+        return None
+    t = state.ctx.transfer
+    if isinstance(t, TransferStarted):
+        return TransferWait(t.agent, t.continue_recording, t.consult)
+    return TransferWait()
+
+
 def resume(call: CallState) -> CallPhase:
     """The state of a call rebuilt from what was persisted (restart, reconnect).
 
     Only resting states are persisted: an adapter carries out each event's
     effects to the end under the call's lock, so no call is saved half-way
-    through starting or stopping a capture.
+    through starting or stopping a capture. A consultation is a resting
+    state: ``call.consulting`` says the call was in one.
     """
     ctx = CallContext(
         call.call_id,
@@ -419,6 +435,15 @@ def resume(call: CallState) -> CallPhase:
     seg = call.segment
     if call.ended:
         return Ended(ctx)
+    wait = call.consulting
+    if wait is not None:
+        if wait.agent:
+            ctx = replace(ctx, transfer=TransferStarted(wait.agent, wait.continue_recording,
+                                                        consult=wait.consult))  # fmt: skip
+        if seg is None:
+            return Consulting(ctx)
+        legs_: Legs = ("agent", "customer") if seg.legs == "both" else ("agent",)
+        return Consulting(ctx, seg.segment_no, legs_, seg.paused)
     if seg is not None:
         legs: Legs = ("agent", "customer") if seg.legs == "both" else ("agent",)
         live = Paused if seg.paused else Recording

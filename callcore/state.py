@@ -21,7 +21,7 @@ from typing import Any
 
 from policy import Decision
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -79,6 +79,20 @@ class Consultation:
 
 
 @dataclass
+class TransferWait:
+    """The call machine is consulting: a transfer under way (``agent`` its target),
+    or, with ``agent`` empty, the customer waiting for the next agent.
+
+    Saved so that a restart in the middle of a consultation resumes it
+    (``callcore.machine.resume``); the segment, if one runs, is ``CallState.segment``.
+    """
+
+    agent: str = ""
+    continue_recording: bool = False
+    consult: bool = False  # attended: the segment runs on until the transfer completes
+
+
+@dataclass
 class CallState:
     call_id: str
     source: str  # "ari" | "agi"
@@ -115,6 +129,7 @@ class CallState:
     continue_recording: bool = False
     mixmonitor_id: str = ""
     last_transfer: str = ""  # the AMI transfer event last seen (BlindTransfer, ...)
+    consulting: TransferWait | None = None  # the machine's consulting state, both paths
 
     @property
     def recording(self) -> bool:
@@ -162,7 +177,9 @@ class CallState:
         decision = data.pop("decision", None)
         transfer = data.pop("transfer", None)
         consult = data.pop("consult", None)
+        consulting = data.pop("consulting", None)
         call = cls(**data)
+        call.consulting = TransferWait(**consulting) if consulting else None
         call.decision = Decision.from_dict(decision) if decision else None
         call.transfer = PendingTransfer(**transfer) if transfer else None
         call.consult = Consultation(**consult) if consult else None
