@@ -58,8 +58,11 @@ def _v2_state(tmp_path: Path) -> dict[str, Any]:
     return data
 
 
-async def _restarted(policy: Config, tmp_path: Path) -> tuple[AgiController, FakeAmi, Sink]:
+async def _restarted(
+    policy: Config, tmp_path: Path, gone: tuple[str, ...] = ()
+) -> tuple[AgiController, FakeAmi, Sink]:
     ami, sink = FakeAmi([]), Sink()
+    ami.gone.update(gone)  # channels that left while callrec was down
     controller = AgiController(
         policy=lambda: policy,
         registry=CallRegistry(),
@@ -118,3 +121,19 @@ async def test_v2_call_mid_consultation_resumes_and_is_delivered(
     assert seg.segment_no == 2 and "state_unreadable" not in seg.flags
     # 2002's segment is on demand (the policy's post-transfer mode): none was started.
     assert [s.segment_no for s in sink.segments] == [2]
+
+
+async def test_consulted_agent_gone_while_down_abandons_the_transfer(
+    dialplan_policy: Config, tmp_path: Path
+) -> None:
+    old = _v2_state(tmp_path)
+    controller, ami, sink = await _restarted(dialplan_policy, tmp_path, gone=(CONSULTED,))
+    call = controller.calls[old["call_id"]]
+    assert controller.machines[call.call_id].state.name == "recording"
+    assert call.consult is None and call.consulting is None and call.agent == "1001"
+    assert call.segment is not None and not sink.segments  # the segment goes on
+    await _event(ami, {"Event": "Hangup", "Uniqueid": CUSTOMER})
+    await controller.drain()
+    await _forgotten(controller, call.call_id)
+    (seg,) = sink.segments
+    assert seg.recording_id == old["segment"]["recording_id"] and seg.segment_no == 2
