@@ -23,6 +23,7 @@ from callcore.events import (
     CaptureStarted,
     CaptureStopped,
     Decide,
+    DecideConsulted,
     Decided,
     DeliverSegment,
     Effect,
@@ -100,6 +101,9 @@ class AgiEffects(AgiSegments):
                      call.call_id, call.agent, call.phase, call.decision.legs,
                      call.decision.autostart, ",".join(call.decision.reasons))  # fmt: skip
             return [Decided(call.decision)]
+        if isinstance(effect, DecideConsulted):
+            await self._decide_consulted(call, effect, chan)
+            return []
         if isinstance(effect, StartCapture):
             try:
                 await self._start(call, agent_chan, effect.segment_no)
@@ -145,13 +149,30 @@ class AgiEffects(AgiSegments):
         facts["phase"] = phase
         return decide(self.policy(), CallFacts.from_dict(facts))
 
+    async def _decide_consulted(
+        self, call: CallState, effect: DecideConsulted, chan: AgiChannel | None
+    ) -> None:
+        """The consulted agent's provisional decision: kept, and its outputs published."""
+        consult = call.consult
+        if consult is None:  # left already
+            return
+        decision = self._decide(call, effect.agent, "post_transfer", effect.continue_recording)
+        consult.continue_recording, consult.decision = effect.continue_recording, decision
+        here = chan if chan is not None and chan.uniqueid == consult.uniqueid else None
+        await self._publish_on(consult.uniqueid, call.call_id, decision, "post_transfer", here)
+
     async def _publish_to(
         self, call: CallState, decision: Decision, chan: AgiChannel | None
     ) -> None:
-        """The decision's outputs on the agent's channel: in its AGI session, else by AMI."""
-        uniqueid = call.agent_uniqueid
+        """The decision's outputs on the agent's channel."""
+        await self._publish_on(call.agent_uniqueid, call.call_id, decision, call.phase, chan)
+
+    async def _publish_on(
+        self, uniqueid: str, call_id: str, decision: Decision, phase: str, chan: AgiChannel | None
+    ) -> None:
+        """Outputs on an agent's channel: in its AGI session (``chan``), else by AMI."""
         if chan is not None:
-            await self._publish(chan.set, call.call_id, decision, call.phase)
+            await self._publish(chan.set, call_id, decision, phase)
             await chan.set(f"__{FROM_AGENT_VAR}", uniqueid)
             return
 
@@ -159,10 +180,10 @@ class AgiEffects(AgiSegments):
             await self.ami.setvar(uniqueid, variable, value)
 
         try:
-            await self._publish(setvar, call.call_id, decision, call.phase)
+            await self._publish(setvar, call_id, decision, phase)
             await setvar(f"__{FROM_AGENT_VAR}", uniqueid)
         except AmiError as exc:  # outputs only; the recording itself is not affected
-            log.warning("call %s: decision outputs not set on %s: %s", call.call_id, uniqueid, exc)
+            log.warning("call %s: decision outputs not set on %s: %s", call_id, uniqueid, exc)
 
     @staticmethod
     async def _publish(setter: Setter, call_id: str, decision: Decision, phase: str) -> None:

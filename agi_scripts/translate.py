@@ -173,13 +173,14 @@ class AmiTranslator:
         if script == "answer":
             given = str(r.get("call_id") or "")  # the adapter's new id for a call without one
             raw, via = str(r.get("facts", "")), str(r.get("from_agent", ""))
-            return self._answer(uniqueid, raw, via, given)
+            checkbox = is_true(str(r.get(CHECKBOX_FIELD, "")))  # the consulting agent's
+            return self._answer(uniqueid, raw, via, given, checkbox)
         call = self.calls.get(str(r.get("call_id", "")))
         if script not in TOGGLES or call is None or uniqueid != call.agent_channel:
             return []  # refused by the adapter (unknown call, not the current agent)
         return [(call.call_id, AgentToggle(script))]  # type: ignore[arg-type]
 
-    def _answer(self, uniqueid: str, raw: str, via: str, given: str) -> Out:
+    def _answer(self, uniqueid: str, raw: str, via: str, given: str, checkbox: bool) -> Out:
         try:
             facts = parse_facts(raw)
         except FactsError:
@@ -204,7 +205,7 @@ class AmiTranslator:
             if call.consult is not None:
                 self.by_channel.pop(call.consult[0], None)
             call.consult = (uniqueid, facts.agent)
-            return [(cid, TransferStarted(facts.agent, False, consult=True))]
+            return [(cid, TransferStarted(facts.agent, checkbox, consult=True))]
         # Blind (features, REFER, API): the customer reached a new agent.
         flag = call.continue_recording or self.flags.get(old, False) or facts.continue_recording
         call.continue_recording = False

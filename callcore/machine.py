@@ -24,6 +24,7 @@ from callcore.events import (
     CaptureStarted,
     CaptureStopped,
     Decide,
+    DecideConsulted,
     Decided,
     DeliverSegment,
     Effect,
@@ -162,7 +163,7 @@ class Bridged(CallPhase):
                 return self.refuse(event.action, rule or "action.refused")
             return _start(ctx)  # only "start" is allowed with nothing recording
         if isinstance(event, TransferStarted):
-            return Consulting(replace(ctx, transfer=event)), []
+            return Consulting(replace(ctx, transfer=event)), _provisional(event)
         if isinstance(event, AgentLeft):  # the customer waits for the next agent
             return Consulting(ctx), []
         if isinstance(event, TransferCompleted):
@@ -196,7 +197,8 @@ class _Live(CallPhase):
         if isinstance(event, TransferStarted):
             ctx = replace(ctx, transfer=event)
             if event.consult:
-                return Consulting(ctx, self.segment_no, self.legs, isinstance(self, Paused)), []
+                paused = isinstance(self, Paused)
+                return Consulting(ctx, self.segment_no, self.legs, paused), _provisional(event)
             return replace(self, ctx=ctx).stop("consulting")
         if isinstance(event, TransferCompleted):  # done inside Asterisk, unannounced
             return replace(self, ctx=replace(ctx, transfer=event)).stop("transferred")
@@ -277,6 +279,9 @@ class Consulting(CallPhase):
         return super().hung_up(at)
 
     def on(self, event: Event) -> Step:
+        if isinstance(event, TransferStarted) and event.consult:
+            # The agent consults someone else instead: that one's outputs now.
+            return replace(self, ctx=replace(self.ctx, transfer=event)), _provisional(event)
         if isinstance(event, TransferCompleted):
             if self.segment_no:
                 ctx = replace(self.ctx, transfer=event)
@@ -393,6 +398,13 @@ def _start(ctx: CallContext) -> Step:
     no = ctx.segments + 1
     ctx = replace(ctx, segments=no)
     return Starting(ctx, no, legs), [StartCapture(no, legs)]
+
+
+def _provisional(started: TransferStarted) -> list[Effect]:
+    """A consulted agent's decision, for its channel's outputs (SPEC 2.5)."""
+    if not started.consult:
+        return []
+    return [DecideConsulted(started.agent, started.continue_recording)]
 
 
 def _after_transfer(ctx: CallContext, done: TransferCompleted) -> Step:

@@ -76,6 +76,7 @@ class Consultation:
     name: str
     agent: str
     continue_recording: bool
+    decision: Decision | None = None  # provisional: its outputs, until it takes over
 
 
 @dataclass
@@ -163,6 +164,8 @@ class CallState:
         data["decision"] = self.decision.to_dict() if self.decision else None
         if self.segment is not None:
             data["segment"]["decision"] = self.segment.decision.to_dict()
+        if self.consult is not None and self.consult.decision is not None:
+            data["consult"]["decision"] = self.consult.decision.to_dict()
         data["schema_version"] = SCHEMA_VERSION
         return data
 
@@ -182,7 +185,11 @@ class CallState:
         call.consulting = TransferWait(**consulting) if consulting else None
         call.decision = Decision.from_dict(decision) if decision else None
         call.transfer = PendingTransfer(**transfer) if transfer else None
-        call.consult = Consultation(**consult) if consult else None
+        if consult:
+            consult = dict(consult)
+            provisional = consult.pop("decision", None)
+            call.consult = Consultation(**consult)
+            call.consult.decision = Decision.from_dict(provisional) if provisional else None
         if seg:
             seg = dict(seg)
             caps = {k: Capture(**v) for k, v in seg.pop("captures", {}).items()}

@@ -66,7 +66,11 @@ async def test_restart_during_consultation_gives_the_same_segments(
         call: CallState = new.calls[call_id]
         assert call is not old_call
         assert new.machines[call_id].state.label == "consulting (segment runs)"
-        assert call.consulting == TransferWait("2002", False, consult=True)
+        # 1001's checkbox (ticked) was read at 2002's answer; 2002's provisional
+        # decision is kept with the consultation.
+        assert call.consulting == TransferWait("2002", True, consult=True)
+        assert call.consult is not None and call.consult.decision is not None
+        assert "transfer.continue_recording" in call.consult.decision.reasons
         assert call.segment is not None and call.segment.recording_id == recording_id
         # Consulting, as before the restart: the console's pause waits for the transfer.
         with pytest.raises(ActionRefused) as refused:

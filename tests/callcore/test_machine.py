@@ -14,6 +14,7 @@ from callcore.events import (
     CaptureStarted,
     CaptureStopped,
     Decide,
+    DecideConsulted,
     Decided,
     DeliverSegment,
     EndCall,
@@ -135,8 +136,11 @@ def test_attended_consultation_keeps_recording_and_can_be_abandoned() -> None:
     m = bridged(ALL_CALLS)
     m.feed(CaptureStarted(1))
     m.feed(AgentAction("pause"))
-    assert m.feed(TransferStarted("a2", False, consult=True)) == []
-    assert m.state.name == "consulting"
+    # The consulted agent's provisional decision (its outputs only) is the machine's too.
+    assert m.feed(TransferStarted("a2", False, consult=True)) == [DecideConsulted("a2", False)]
+    assert m.state.name == "consulting" and m.state.ctx.decision == ALL_CALLS
+    # Consulting someone else instead: that one's outputs.
+    assert m.feed(TransferStarted("a3", True, consult=True)) == [DecideConsulted("a3", True)]
     (refusal,) = m.feed(AgentAction("resume"))
     assert isinstance(refusal, PlayRefusal) and refusal.rule == "action.transfer_in_progress"
     assert m.feed(TransferAbandoned()) == []

@@ -68,6 +68,8 @@ def test_current_version_round_trips(tmp_path: Path) -> None:
     (call,) = store.load_all()
     call.transfer = PendingTransfer("a2", True, "x-a2")
     call.consulting = TransferWait("a2", True, consult=True)
+    # The consulted agent's provisional decision survives too.
+    call.consult = Consultation("u2", "PJSIP/a2-1", "a2", True, decision=call.decision)
     store.save(call)
     raw = json.loads((store.directory / f"{call.call_id}.json").read_text())
     assert raw["schema_version"] == SCHEMA_VERSION and "extra" not in raw
