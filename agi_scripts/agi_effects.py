@@ -23,6 +23,7 @@ from callcore.events import (
     CaptureStarted,
     CaptureStopped,
     Decide,
+    DecideConsulted,
     Decided,
     DeliverSegment,
     Effect,
@@ -33,7 +34,7 @@ from callcore.events import (
     StartCapture,
     StopCapture,
 )
-from callcore.machine import CallMachine, resume
+from callcore.machine import CallMachine, consulting, resume
 from callcore.state import CallState, Consultation
 from policy import CallFacts, Decision, decide
 
@@ -62,6 +63,7 @@ class AgiEffects(AgiSegments):
                 if isinstance(effect, PlayRefusal):
                     refused = effect.rule
                 queue.extend(await self._carry_out(call, effect, chan))
+        call.consulting = consulting(machine.state)  # a restart resumes the consultation
         if not call.ended:
             self.store.save(call)
         return refused
@@ -99,6 +101,9 @@ class AgiEffects(AgiSegments):
                      call.call_id, call.agent, call.phase, call.decision.legs,
                      call.decision.autostart, ",".join(call.decision.reasons))  # fmt: skip
             return [Decided(call.decision)]
+        if isinstance(effect, DecideConsulted):
+            await self._decide_consulted(call, effect, chan)
+            return []
         if isinstance(effect, StartCapture):
             try:
                 await self._start(call, agent_chan, effect.segment_no)
@@ -120,8 +125,10 @@ class AgiEffects(AgiSegments):
             if call.segment is not None and not self.translator.capture_done(
                 call.call_id, effect.segment_no
             ):
+                on = self.translator.capture_channel(call.call_id, effect.segment_no)
+                here = agent_chan if on in ("", call.agent_uniqueid) else None
                 try:
-                    await self._stop(call, agent_chan)
+                    await self._stop(call, here, on)
                 except AgiError as exc:  # hung up meanwhile: the files close anyway
                     log.warning("call %s: StopMixMonitor: %s", call.call_id, exc)
                 self.translator.stopped(call.call_id, effect.segment_no)
@@ -142,13 +149,30 @@ class AgiEffects(AgiSegments):
         facts["phase"] = phase
         return decide(self.policy(), CallFacts.from_dict(facts))
 
+    async def _decide_consulted(
+        self, call: CallState, effect: DecideConsulted, chan: AgiChannel | None
+    ) -> None:
+        """The consulted agent's provisional decision: kept, and its outputs published."""
+        consult = call.consult
+        if consult is None:  # left already
+            return
+        decision = self._decide(call, effect.agent, "post_transfer", effect.continue_recording)
+        consult.continue_recording, consult.decision = effect.continue_recording, decision
+        here = chan if chan is not None and chan.uniqueid == consult.uniqueid else None
+        await self._publish_on(consult.uniqueid, call.call_id, decision, "post_transfer", here)
+
     async def _publish_to(
         self, call: CallState, decision: Decision, chan: AgiChannel | None
     ) -> None:
-        """The decision's outputs on the agent's channel: in its AGI session, else by AMI."""
-        uniqueid = call.agent_uniqueid
+        """The decision's outputs on the agent's channel."""
+        await self._publish_on(call.agent_uniqueid, call.call_id, decision, call.phase, chan)
+
+    async def _publish_on(
+        self, uniqueid: str, call_id: str, decision: Decision, phase: str, chan: AgiChannel | None
+    ) -> None:
+        """Outputs on an agent's channel: in its AGI session (``chan``), else by AMI."""
         if chan is not None:
-            await self._publish(chan.set, call.call_id, decision, call.phase)
+            await self._publish(chan.set, call_id, decision, phase)
             await chan.set(f"__{FROM_AGENT_VAR}", uniqueid)
             return
 
@@ -156,10 +180,10 @@ class AgiEffects(AgiSegments):
             await self.ami.setvar(uniqueid, variable, value)
 
         try:
-            await self._publish(setvar, call.call_id, decision, call.phase)
+            await self._publish(setvar, call_id, decision, phase)
             await setvar(f"__{FROM_AGENT_VAR}", uniqueid)
         except AmiError as exc:  # outputs only; the recording itself is not affected
-            log.warning("call %s: decision outputs not set on %s: %s", call.call_id, uniqueid, exc)
+            log.warning("call %s: decision outputs not set on %s: %s", call_id, uniqueid, exc)
 
     @staticmethod
     async def _publish(setter: Setter, call_id: str, decision: Decision, phase: str) -> None:

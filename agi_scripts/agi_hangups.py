@@ -124,7 +124,11 @@ class AgiHangups(AgiEffects):
             alive = bool(agent) and not call.ended and await self._exists(agent, unsure=False)
             if alive:
                 customer = call.channels.get("customer", "")
-                self.translator.adopt(call.call_id, call.agent, agent, customer)
+                consult = None
+                if call.consult is not None and call.consulting is not None:
+                    consult = (call.consult.uniqueid, call.consult.agent)
+                    self._names[call.consult.uniqueid] = call.consult.name
+                self.translator.adopt(call.call_id, call.agent, agent, customer, consult)
                 self._names[agent] = call.agent_channel_name
                 if call.segment is not None:
                     self.translator.expect_capture(
@@ -132,8 +136,13 @@ class AgiHangups(AgiEffects):
                     )
                 self.machines[call.call_id] = CallMachine(resume(call))
                 self.registry.register(call, self)
-                log.info("call %s recovered after restart (recording=%s)",
-                         call.call_id, call.recording)  # fmt: skip
+                log.info("call %s recovered after restart (recording=%s, consulting=%s)",
+                         call.call_id, call.recording, consult is not None)  # fmt: skip
+                if consult is not None and not await self._exists(consult[0], unsure=False):
+                    # The consulted agent left while we were away: the transfer is off.
+                    await self._apply(
+                        self.translator.feed({"Event": "Hangup", "Uniqueid": consult[0]}), None
+                    )
                 continue
             log.warning("call %s ended while callrec was down; finishing it", call.call_id)
             if call.segment is not None:

@@ -128,13 +128,18 @@ class AgiSegments:
         call.mixmonitor_id = mix_id
         call.segment = seg
 
-    async def _stop(self, call: CallState, chan: AgiChannel | None) -> None:
-        """StopMixMonitor; the files are handed off by ``_end_segment`` once closed."""
+    async def _stop(self, call: CallState, chan: AgiChannel | None, channel: str = "") -> None:
+        """StopMixMonitor on ``channel`` (the one it records; by default the agent's).
+
+        The files are handed off by ``_end_segment`` once closed. After an
+        attended transfer the call's agent is already the new one while the
+        segment's MixMonitor is still on the transferring agent's channel.
+        """
         mix_id = call.mixmonitor_id
         if chan is not None:
             await chan.exec("StopMixMonitor", mix_id)
         else:
-            fields = {"Channel": call.channels.get("agent", "")}
+            fields = {"Channel": channel or call.channels.get("agent", "")}
             if mix_id:
                 fields["MixMonitorID"] = mix_id
             try:

@@ -14,8 +14,9 @@ import logging
 
 from agi_scripts.agi import AgiChannel
 from agi_scripts.agi_hangups import AgiHangups
-from agi_scripts.agi_segments import FROM_AGENT_VAR, TRANSFER_CONTEXT
+from agi_scripts.agi_segments import TRANSFER_CONTEXT
 from agi_scripts.facts import valid_agent_id
+from callcore.events import DecideConsulted
 from callcore.state import CallState
 from policy import Decision
 
@@ -57,16 +58,19 @@ class AgiTransfers(AgiHangups):
     async def _consultation(self, call: CallState, chan: AgiChannel, flag: bool) -> Decision:
         """The new agent answered while the current one is still up: a consultation.
 
-        Nothing changes for the call yet: the current segment goes on. The new
-        agent's decision is made now (so the dialplan gets its outputs) and
-        again by the machine when the transfer completes.
+        Nothing changes for the call yet: the current segment goes on. The
+        machine had the new agent's provisional decision made and published
+        (``DecideConsulted``, so the dialplan gets its outputs); it decides
+        again when the transfer completes.
         """
         assert call.consult is not None
-        call.consult.continue_recording = flag
         agent = call.consult.agent
-        decision = self._decide(call, agent, "post_transfer", flag)
-        await self._publish(chan.set, call.call_id, decision, "post_transfer")
-        await chan.set(f"__{FROM_AGENT_VAR}", chan.uniqueid)
+        if call.consult.decision is None:
+            # The machine was busy (a segment stopping) and left the transfer to
+            # its next state; the dialplan still needs this channel's outputs.
+            await self._decide_consulted(call, DecideConsulted(agent, flag), chan)
+        decision = call.consult.decision
+        assert decision is not None
         await chan.set("CALLREC_RECORDING_ID", "")
         await chan.set("CALLREC_STATUS", "ok")
         self.store.save(call)

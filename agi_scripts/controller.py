@@ -36,7 +36,7 @@ from agi_scripts.agi import AgiChannel
 from agi_scripts.agi_transfers import AgiTransfers
 from agi_scripts.ami import Ami
 from agi_scripts.facts import facts_expression, parse_facts, valid_call_id
-from agi_scripts.translate import FROM_AGENT_EXPRESSION
+from agi_scripts.translate import CHECKBOX_FIELD, FROM_AGENT_EXPRESSION
 from callcore import log_context
 from callcore.actions import ActionRefused, toggle_to_action
 from callcore.finish import Handoff
@@ -106,7 +106,8 @@ class AgiController(AgiTransfers):
                     # racing this answer; its Hangup event brings its checkbox first.
                     await self._wait_gone(previous)
         record = {"type": "CallrecAgi", "script": "answer", "uniqueid": chan.uniqueid,
-                  "facts": raw, "from_agent": via, "call_id": call_id}  # fmt: skip
+                  "facts": raw, "from_agent": via, "call_id": call_id,
+                  CHECKBOX_FIELD: str(int(flag))}  # fmt: skip
         async with self._locks[call_id]:
             await self._drive(call, [e for _, e in self.translator.feed(record)], chan)
             if call.consult is not None and call.consult.uniqueid == chan.uniqueid:

@@ -90,10 +90,21 @@ class AmiTranslator:
         call = self.calls.get(call_id)
         return call.facts if call else None
 
-    def adopt(self, call_id: str, agent: str, agent_channel: str, customer: str) -> None:
-        """A call taken back after a restart (its channels from the saved state)."""
-        self.calls[call_id] = _Call(call_id, None, agent, agent_channel, customer)
-        for channel in (agent_channel, customer):
+    def adopt(
+        self,
+        call_id: str,
+        agent: str,
+        agent_channel: str,
+        customer: str,
+        consult: tuple[str, str] | None = None,
+    ) -> None:
+        """A call taken back after a restart (its channels from the saved state).
+
+        ``consult``: (uniqueid, agent) consulted when the last process stopped;
+        its hangup abandons the transfer, an AttendedTransfer completes it.
+        """
+        self.calls[call_id] = _Call(call_id, None, agent, agent_channel, customer, consult)
+        for channel in (agent_channel, customer, consult[0] if consult else ""):
             if channel:
                 self.by_channel[channel] = call_id
 
@@ -113,6 +124,12 @@ class AmiTranslator:
         call = self.calls.get(call_id)
         if call is not None and call.capture and call.capture.segment_no == segment_no:
             call.capture.stopped = True
+
+    def capture_channel(self, call_id: str, segment_no: int) -> str:
+        """The channel the segment's MixMonitor records ("" if unknown)."""
+        call = self.calls.get(call_id)
+        cap = call.capture if call else None
+        return cap.channel if cap is not None and cap.segment_no == segment_no else ""
 
     def capture_done(self, call_id: str, segment_no: int) -> bool:
         """True if the segment's MixMonitor already ended (stopped, or its channel left);
@@ -156,13 +173,14 @@ class AmiTranslator:
         if script == "answer":
             given = str(r.get("call_id") or "")  # the adapter's new id for a call without one
             raw, via = str(r.get("facts", "")), str(r.get("from_agent", ""))
-            return self._answer(uniqueid, raw, via, given)
+            checkbox = is_true(str(r.get(CHECKBOX_FIELD, "")))  # the consulting agent's
+            return self._answer(uniqueid, raw, via, given, checkbox)
         call = self.calls.get(str(r.get("call_id", "")))
         if script not in TOGGLES or call is None or uniqueid != call.agent_channel:
             return []  # refused by the adapter (unknown call, not the current agent)
         return [(call.call_id, AgentToggle(script))]  # type: ignore[arg-type]
 
-    def _answer(self, uniqueid: str, raw: str, via: str, given: str) -> Out:
+    def _answer(self, uniqueid: str, raw: str, via: str, given: str, checkbox: bool) -> Out:
         try:
             facts = parse_facts(raw)
         except FactsError:
@@ -187,7 +205,7 @@ class AmiTranslator:
             if call.consult is not None:
                 self.by_channel.pop(call.consult[0], None)
             call.consult = (uniqueid, facts.agent)
-            return [(cid, TransferStarted(facts.agent, False, consult=True))]
+            return [(cid, TransferStarted(facts.agent, checkbox, consult=True))]
         # Blind (features, REFER, API): the customer reached a new agent.
         flag = call.continue_recording or self.flags.get(old, False) or facts.continue_recording
         call.continue_recording = False

@@ -152,6 +152,18 @@ class Decide:
 
 
 @dataclass(frozen=True)
+class DecideConsulted:
+    """Decide for the agent being consulted (attended transfer), for its outputs only.
+
+    The call's decision stays the current agent's until the transfer
+    completes (then :class:`Decide`, phase post_transfer); nothing is fed back.
+    """
+
+    agent: str
+    continue_recording: bool
+
+
+@dataclass(frozen=True)
 class StartCapture:
     """Capture these legs as segment ``segment_no``; answer with CaptureStarted/Failed."""
 
@@ -202,6 +214,7 @@ class EndCall:
 
 Effect = (
     Decide
+    | DecideConsulted
     | StartCapture
     | StopCapture
     | MuteCapture

@@ -24,6 +24,7 @@ from callcore.events import (
     CaptureStarted,
     CaptureStopped,
     Decide,
+    DecideConsulted,
     Decided,
     DeliverSegment,
     Effect,
@@ -43,7 +44,7 @@ from callcore.events import (
     TransferStarted,
     describe,
 )
-from callcore.state import CallState
+from callcore.state import CallState, TransferWait
 from policy import Decision, allowed_action
 
 log = logging.getLogger("callrec.machine")
@@ -162,7 +163,7 @@ class Bridged(CallPhase):
                 return self.refuse(event.action, rule or "action.refused")
             return _start(ctx)  # only "start" is allowed with nothing recording
         if isinstance(event, TransferStarted):
-            return Consulting(replace(ctx, transfer=event)), []
+            return Consulting(replace(ctx, transfer=event)), _provisional(event)
         if isinstance(event, AgentLeft):  # the customer waits for the next agent
             return Consulting(ctx), []
         if isinstance(event, TransferCompleted):
@@ -196,7 +197,8 @@ class _Live(CallPhase):
         if isinstance(event, TransferStarted):
             ctx = replace(ctx, transfer=event)
             if event.consult:
-                return Consulting(ctx, self.segment_no, self.legs, isinstance(self, Paused)), []
+                paused = isinstance(self, Paused)
+                return Consulting(ctx, self.segment_no, self.legs, paused), _provisional(event)
             return replace(self, ctx=ctx).stop("consulting")
         if isinstance(event, TransferCompleted):  # done inside Asterisk, unannounced
             return replace(self, ctx=replace(ctx, transfer=event)).stop("transferred")
@@ -277,6 +279,9 @@ class Consulting(CallPhase):
         return super().hung_up(at)
 
     def on(self, event: Event) -> Step:
+        if isinstance(event, TransferStarted) and event.consult:
+            # The agent consults someone else instead: that one's outputs now.
+            return replace(self, ctx=replace(self.ctx, transfer=event)), _provisional(event)
         if isinstance(event, TransferCompleted):
             if self.segment_no:
                 ctx = replace(self.ctx, transfer=event)
@@ -395,9 +400,31 @@ def _start(ctx: CallContext) -> Step:
     return Starting(ctx, no, legs), [StartCapture(no, legs)]
 
 
+def _provisional(started: TransferStarted) -> list[Effect]:
+    """A consulted agent's decision, for its channel's outputs (SPEC 2.5)."""
+    if not started.consult:
+        return []
+    return [DecideConsulted(started.agent, started.continue_recording)]
+
+
 def _after_transfer(ctx: CallContext, done: TransferCompleted) -> Step:
     ctx = ctx.transferred(done)
     return Bridged(ctx), [Decide(ctx.phase, ctx.agent, done.continue_recording)]
+
+
+def consulting(state: CallPhase) -> TransferWait | None:
+    """What :func:`resume` needs of a consulting state; None for any other.
+
+    An adapter stores it in ``CallState.consulting`` after every step, so a
+    restart in the middle of a consultation resumes it (with or without the
+    segment, which the call's ``segment`` carries).
+    """
+    if not isinstance(state, Consulting):
+        return None
+    t = state.ctx.transfer
+    if isinstance(t, TransferStarted):
+        return TransferWait(t.agent, t.continue_recording, t.consult)
+    return TransferWait()
 
 
 def resume(call: CallState) -> CallPhase:
@@ -405,7 +432,8 @@ def resume(call: CallState) -> CallPhase:
 
     Only resting states are persisted: an adapter carries out each event's
     effects to the end under the call's lock, so no call is saved half-way
-    through starting or stopping a capture.
+    through starting or stopping a capture. A consultation is a resting
+    state: ``call.consulting`` says the call was in one.
     """
     ctx = CallContext(
         call.call_id,
@@ -419,6 +447,15 @@ def resume(call: CallState) -> CallPhase:
     seg = call.segment
     if call.ended:
         return Ended(ctx)
+    wait = call.consulting
+    if wait is not None:
+        if wait.agent:
+            ctx = replace(ctx, transfer=TransferStarted(wait.agent, wait.continue_recording,
+                                                        consult=wait.consult))  # fmt: skip
+        if seg is None:
+            return Consulting(ctx)
+        legs_: Legs = ("agent", "customer") if seg.legs == "both" else ("agent",)
+        return Consulting(ctx, seg.segment_no, legs_, seg.paused)
     if seg is not None:
         legs: Legs = ("agent", "customer") if seg.legs == "both" else ("agent",)
         live = Paused if seg.paused else Recording

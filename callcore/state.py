@@ -21,7 +21,7 @@ from typing import Any
 
 from policy import Decision
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -76,6 +76,21 @@ class Consultation:
     name: str
     agent: str
     continue_recording: bool
+    decision: Decision | None = None  # provisional: its outputs, until it takes over
+
+
+@dataclass
+class TransferWait:
+    """The call machine is consulting: a transfer under way (``agent`` its target),
+    or, with ``agent`` empty, the customer waiting for the next agent.
+
+    Saved so that a restart in the middle of a consultation resumes it
+    (``callcore.machine.resume``); the segment, if one runs, is ``CallState.segment``.
+    """
+
+    agent: str = ""
+    continue_recording: bool = False
+    consult: bool = False  # attended: the segment runs on until the transfer completes
 
 
 @dataclass
@@ -115,6 +130,7 @@ class CallState:
     continue_recording: bool = False
     mixmonitor_id: str = ""
     last_transfer: str = ""  # the AMI transfer event last seen (BlindTransfer, ...)
+    consulting: TransferWait | None = None  # the machine's consulting state, both paths
 
     @property
     def recording(self) -> bool:
@@ -148,6 +164,8 @@ class CallState:
         data["decision"] = self.decision.to_dict() if self.decision else None
         if self.segment is not None:
             data["segment"]["decision"] = self.segment.decision.to_dict()
+        if self.consult is not None and self.consult.decision is not None:
+            data["consult"]["decision"] = self.consult.decision.to_dict()
         data["schema_version"] = SCHEMA_VERSION
         return data
 
@@ -162,10 +180,16 @@ class CallState:
         decision = data.pop("decision", None)
         transfer = data.pop("transfer", None)
         consult = data.pop("consult", None)
+        consulting = data.pop("consulting", None)
         call = cls(**data)
+        call.consulting = TransferWait(**consulting) if consulting else None
         call.decision = Decision.from_dict(decision) if decision else None
         call.transfer = PendingTransfer(**transfer) if transfer else None
-        call.consult = Consultation(**consult) if consult else None
+        if consult:
+            consult = dict(consult)
+            provisional = consult.pop("decision", None)
+            call.consult = Consultation(**consult)
+            call.consult.decision = Decision.from_dict(provisional) if provisional else None
         if seg:
             seg = dict(seg)
             caps = {k: Capture(**v) for k, v in seg.pop("captures", {}).items()}

@@ -71,7 +71,27 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_STEPS = {None: _v1_to_v2, 1: _v1_to_v2}
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 did not save the machine's consulting state.
+
+    A dialplan call saved with a consultation under way (``consult``) was
+    consulting: the agent consulted is the transfer's target, and the segment,
+    if one runs, goes on. A Stasis call's consultation was never saved.
+    """
+    data = dict(data)
+    consult = data.get("consult")
+    data["consulting"] = None
+    if isinstance(consult, dict) and not data.get("ended"):
+        data["consulting"] = {
+            "agent": str(consult.get("agent", "")),
+            "continue_recording": bool(consult.get("continue_recording")),
+            "consult": True,
+        }
+    data["schema_version"] = 3
+    return data
+
+
+_STEPS = {None: _v1_to_v2, 1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from callcore.events import (
     CaptureStarted,
     CaptureStopped,
     Decide,
+    DecideConsulted,
     Decided,
     DeliverSegment,
     EndCall,
@@ -29,7 +31,7 @@ from callcore.events import (
     TransferCompleted,
     TransferStarted,
 )
-from callcore.machine import CallMachine
+from callcore.machine import CallMachine, CallPhase
 from policy import Decision
 
 ALL_CALLS = Decision("both", True, False, True, True, "all_calls", None, ("mode.all_calls",))
@@ -134,8 +136,11 @@ def test_attended_consultation_keeps_recording_and_can_be_abandoned() -> None:
     m = bridged(ALL_CALLS)
     m.feed(CaptureStarted(1))
     m.feed(AgentAction("pause"))
-    assert m.feed(TransferStarted("a2", False, consult=True)) == []
-    assert m.state.name == "consulting"
+    # The consulted agent's provisional decision (its outputs only) is the machine's too.
+    assert m.feed(TransferStarted("a2", False, consult=True)) == [DecideConsulted("a2", False)]
+    assert m.state.name == "consulting" and m.state.ctx.decision == ALL_CALLS
+    # Consulting someone else instead: that one's outputs.
+    assert m.feed(TransferStarted("a3", True, consult=True)) == [DecideConsulted("a3", True)]
     (refusal,) = m.feed(AgentAction("resume"))
     assert isinstance(refusal, PlayRefusal) and refusal.rule == "action.transfer_in_progress"
     assert m.feed(TransferAbandoned()) == []
@@ -219,3 +224,48 @@ def test_resume_from_persisted_state() -> None:
     m = CallMachine(state)
     assert m.feed(AgentAction("resume")) == [MuteCapture(2, False)]
     assert resume(CallState("c2", "ari", "outbound", "a1")).name == "dialling"
+
+
+def _same(resumed: CallPhase, before: CallPhase) -> bool:
+    """Equal but for who is present (the dialplan path does not save it; only dialling uses it)."""
+    return replace(resumed, ctx=replace(resumed.ctx, present=before.ctx.present)) == before
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_consultation_with_a_running_segment_survives_a_save_and_resume(paused: bool) -> None:
+    from callcore.machine import consulting, resume
+    from callcore.state import CallState, Segment
+
+    m = bridged(ALL_CALLS)
+    m.feed(CaptureStarted(1))
+    if paused:
+        m.feed(AgentAction("pause"))
+    m.feed(TransferStarted("a2", True, consult=True))
+    # What an adapter saves after the step: the segment and the consulting state.
+    call = CallState("c1", "agi", "inbound", "a1", decision=ALL_CALLS, segments=1)
+    call.segment = Segment("r", 1, "a1", "both", ALL_CALLS, paused=paused)
+    call.consulting = consulting(m.state)
+    again = CallMachine(resume(call))
+    assert _same(again.state, m.state) and again.state.label == "consulting (segment runs)"
+    # Abandoned: back to the segment as it was; completed: stop, deliver, decide for a2.
+    done = CallMachine(resume(call))
+    assert again.feed(TransferAbandoned()) == []
+    assert again.state.name == ("paused" if paused else "recording")
+    assert done.feed(TransferCompleted("a2", True)) == [StopCapture(1)]
+    assert done.feed(CaptureStopped(1)) == [DeliverSegment(1), Decide("post_transfer", "a2", True)]
+
+
+def test_consultation_without_a_segment_survives_a_save_and_resume() -> None:
+    from callcore.machine import consulting, resume
+    from callcore.state import CallState
+
+    m = bridged(ON_DEMAND)
+    m.feed(TransferStarted("a2", False, consult=True))
+    call = CallState("c1", "agi", "inbound", "a1", decision=ON_DEMAND)
+    call.consulting = consulting(m.state)
+    state = resume(call)
+    assert _same(state, m.state) and state.label == "consulting (no segment)"
+    assert CallMachine(state).feed(TransferCompleted("a2", False)) == [
+        Decide("post_transfer", "a2", False)
+    ]
+    assert consulting(bridged(ON_DEMAND).state) is None  # only a consultation is saved

@@ -6,7 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
-from callcore.state import SCHEMA_VERSION, CallState, Consultation, PendingTransfer
+from callcore.machine import resume
+from callcore.state import (
+    SCHEMA_VERSION,
+    CallState,
+    Consultation,
+    PendingTransfer,
+    TransferWait,
+)
 from callcore.state_migrate import UNREADABLE_FLAG
 from callcore.state_store import StateStore
 from policy import Decision
@@ -47,10 +54,22 @@ def test_v1_dialplan_file_is_migrated_to_typed_fields(tmp_path: Path) -> None:
     assert call.segments == 2 and call.segment is not None and call.segment.segment_no == 2
 
 
+def test_v2_dialplan_file_mid_consultation_resumes_consulting(tmp_path: Path) -> None:
+    # Written by the version-2 code: it saved the consultation but not the machine's state.
+    (call,) = _store_with(tmp_path, "state_v2_agi_consulting.json").load_all(source="agi")
+    assert call.consult is not None and call.consult.agent == "2002"
+    assert call.consulting == TransferWait("2002", False, consult=True)
+    state = resume(call)
+    assert state.label == "consulting (segment runs)" and state.ctx.agent == "1001"
+
+
 def test_current_version_round_trips(tmp_path: Path) -> None:
     store = _store_with(tmp_path, "state_v1_ari.json")
     (call,) = store.load_all()
     call.transfer = PendingTransfer("a2", True, "x-a2")
+    call.consulting = TransferWait("a2", True, consult=True)
+    # The consulted agent's provisional decision survives too.
+    call.consult = Consultation("u2", "PJSIP/a2-1", "a2", True, decision=call.decision)
     store.save(call)
     raw = json.loads((store.directory / f"{call.call_id}.json").read_text())
     assert raw["schema_version"] == SCHEMA_VERSION and "extra" not in raw
