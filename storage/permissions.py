@@ -45,3 +45,30 @@ class Actor:
 
 
 SYSTEM = Actor("system", frozenset({Permission.ADMIN}))
+
+
+def listable_states(actor: Actor, state: str | None) -> list[str]:
+    """Recording states ``actor`` may list; an explicit state it may not see is refused.
+
+    Assigned recordings need ``view_history``, unassigned ones
+    ``view_unassigned``; tombstones go with either.
+    """
+    from storage.models import ASSIGNED, DELETED, UNASSIGNED
+
+    allowed: list[str] = []
+    if actor.has(Permission.VIEW_HISTORY):
+        allowed.append(ASSIGNED)
+    if actor.has(Permission.VIEW_UNASSIGNED):
+        allowed.append(UNASSIGNED)
+    if allowed:
+        allowed.append(DELETED)
+    if state is not None:
+        if state not in allowed:
+            actor.require(
+                Permission.VIEW_HISTORY if state == ASSIGNED else Permission.VIEW_UNASSIGNED,
+                f"list {state} recordings",
+            )
+        return [state]
+    if not allowed:
+        actor.require(Permission.VIEW_HISTORY, "list recordings")
+    return allowed

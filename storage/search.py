@@ -36,7 +36,7 @@ from storage.models import (
     Recording,
     RecordingFile,
 )
-from storage.permissions import Actor, Permission
+from storage.permissions import Actor, listable_states
 from storage.phones import require_e164
 from storage.service import FileView, RecordingView
 
@@ -157,24 +157,8 @@ class SearchPage:
 
 
 def allowed_states(actor: Actor, state: str | None) -> list[str]:
-    """States the actor may list; an explicit state the actor may not see is refused."""
-    allowed: list[str] = []
-    if actor.has(Permission.VIEW_HISTORY):
-        allowed.append(ASSIGNED)
-    if actor.has(Permission.VIEW_UNASSIGNED):
-        allowed.append(UNASSIGNED)
-    if allowed:
-        allowed.append(DELETED)
-    if state is not None:
-        if state not in allowed:
-            actor.require(
-                Permission.VIEW_HISTORY if state == ASSIGNED else Permission.VIEW_UNASSIGNED,
-                f"list {state} recordings",
-            )
-        return [state]
-    if not allowed:
-        actor.require(Permission.VIEW_HISTORY, "list recordings")
-    return allowed
+    """States the actor may list (``storage.permissions.listable_states``)."""
+    return listable_states(actor, state)
 
 
 def scoped(actor: Actor, filt: SearchFilter) -> SearchFilter:

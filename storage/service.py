@@ -46,7 +46,7 @@ from storage.models import (
     Recording,
     RecordingFile,
 )
-from storage.permissions import SYSTEM, Actor, Permission
+from storage.permissions import SYSTEM, Actor, Permission, listable_states
 from storage.phones import require_e164
 from storage.segment import FinishedSegment
 from storage.targets import UploadTarget
@@ -272,22 +272,7 @@ class StorageService:
         offset: int = 0,
     ) -> list[RecordingView]:
         """Recordings the actor may see, newest first; an explicit state must be allowed."""
-        allowed: list[str] = []
-        if actor.has(Permission.VIEW_HISTORY):
-            allowed.append(ASSIGNED)
-        if actor.has(Permission.VIEW_UNASSIGNED):
-            allowed.append(UNASSIGNED)
-        if allowed:
-            allowed.append(DELETED)
-        if state is not None:
-            if state not in allowed:
-                actor.require(
-                    Permission.VIEW_HISTORY if state == ASSIGNED else Permission.VIEW_UNASSIGNED,
-                    f"list {state} recordings",
-                )
-            allowed = [state]
-        if not allowed:
-            actor.require(Permission.VIEW_HISTORY, "list recordings")
+        allowed = listable_states(actor, state)
         with self.db.session() as s:
             q = select(Recording).where(Recording.state.in_(allowed))
             if actor.agent_scope is not None:
