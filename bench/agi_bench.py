@@ -51,7 +51,7 @@ from agi_scripts.agi import AgiChannel
 from agi_scripts.ami import AmiAddress
 from agi_scripts.server import AgiServer, Route
 from agi_scripts.service import AgiService
-from ari_app.client import AriClient
+from ari_app.client import AriClient, AriUnavailable
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
@@ -175,8 +175,11 @@ async def hang_up_everything(ari: AriClient) -> None:
     channels = await ari.list_channels()
     await asyncio.gather(*(ari.hangup(c["id"]) for c in channels), return_exceptions=True)
     for _ in range(300):
-        if not await ari.list_channels():
-            return
+        try:
+            if not await ari.list_channels():
+                return
+        except AriUnavailable:  # Asterisk busy tearing 200 channels down: ask again
+            pass
         await asyncio.sleep(0.1)
 
 

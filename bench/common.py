@@ -136,9 +136,14 @@ def analyse_track(path: Path, tones: tuple[int, ...]) -> TrackLoss:
     sample needs the tone-times the capture should have opened and closed at
     (:meth:`TrackLoss.head`, :meth:`TrackLoss.tail`).
     """
-    with wave.open(str(path), "rb") as wav:
-        rate, channels = wav.getframerate(), wav.getnchannels()
-        frames = wav.readframes(wav.getnframes())
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels = wav.getframerate(), wav.getnchannels()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as exc:
+        # Not a playable WAV (no header yet, cut short): all of it is lost.
+        print(f"unplayable track {path.name}: {exc}")
+        return TrackLoss(0.0, [])
     samples = array("h", frames[: len(frames) // 2 * 2])
     if channels > 1:
         samples = samples[::channels]
