@@ -31,6 +31,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from storage.files import private_dir, write_private
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_TEMPLATES = REPO_ROOT / "asterisk-conf"
 DIALPLAN_DIR = REPO_ROOT / "dialplan"
@@ -457,15 +459,20 @@ def render_config(
             text = text.replace(f"@{key}@", value)
         return text
 
+    def put(path: Path, text: str) -> None:
+        """0600 in 0700 dirs from the start: secrets are never readable, not even for an instant."""
+        private_dir(path.parent)
+        write_private(path, text)
+
     etc.chmod(0o700)
     if files is not None:
         for rel, text in files.items():
-            _write_private(etc / rel, fill(text))
+            put(etc / rel, fill(text))
     for src in CONF_TEMPLATES.rglob("*") if files is None else ():
         if src.is_file():
-            _write_private(etc / src.relative_to(CONF_TEMPLATES), fill(src.read_text()))
+            put(etc / src.relative_to(CONF_TEMPLATES), fill(src.read_text()))
     for src in DIALPLAN_DIR.rglob("*.conf") if files is None else ():
-        _write_private(etc / "dialplan" / src.relative_to(DIALPLAN_DIR), fill(src.read_text()))
+        put(etc / "dialplan" / src.relative_to(DIALPLAN_DIR), fill(src.read_text()))
     if run_as:
         # Asterisk drops root right after start: it must own what it reads and writes.
         for path in [host, *host.rglob("*")]:
@@ -486,13 +493,6 @@ def _asterisk_user(root: str) -> tuple[int, int] | None:
             return int(fields[2]), int(fields[3])
     return None
 
-
-def _write_private(path: Path, text: str) -> None:
-    """Created 0600 (dirs 0700): secrets in it are never readable, not even for an instant."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
 
 
 def _ari_ready(inst: Instance) -> bool:

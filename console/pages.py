@@ -33,10 +33,6 @@ OUTCOMES = ("verified", "short", "missing", "silent_leg", "not_recorded_by_decis
 # -- login ------------------------------------------------------------------------
 
 
-def _safe_next(value: str | None) -> str:
-    return auth.safe_next(value)
-
-
 def _login_response(
     request: web.Request, nxt: str, message: str = "", status: int = 200
 ) -> web.Response:
@@ -51,13 +47,13 @@ def _login_response(
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    return _login_response(request, _safe_next(request.query.get("next")))
+    return _login_response(request, auth.safe_next(request.query.get("next")))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("username", "")), str(form.get("password", ""))
-    nxt = _safe_next(str(form.get("next", "/")))
+    nxt = auth.safe_next(str(form.get("next", "/")))
     token, cookie = str(form.get("token", "")), request.cookies.get(LOGIN_COOKIE, "")
     if not token or not hmac.compare_digest(token.encode(), cookie.encode()):
         return _login_response(request, nxt, "The login form expired; try again.", 400)

@@ -156,11 +156,6 @@ class SearchPage:
     filters: dict[str, Any] = field(default_factory=dict)
 
 
-def allowed_states(actor: Actor, state: str | None) -> list[str]:
-    """States the actor may list (``storage.permissions.listable_states``)."""
-    return listable_states(actor, state)
-
-
 def scoped(actor: Actor, filt: SearchFilter) -> SearchFilter:
     """The filter narrowed to the one agent a scoped user may see (docs/CONSOLE.md)."""
     scope = actor.agent_scope
@@ -295,7 +290,7 @@ def search(
 ) -> SearchPage:
     """One page of the recordings ``actor`` may see that match ``filt``; audited."""
     after = _checked(filt, sort, limit, cursor)
-    states = allowed_states(actor, filt.state)
+    states = listable_states(actor, filt.state)
     filt = scoped(actor, filt)
     with db.session() as s:
         recs, nxt = search_page(
@@ -371,7 +366,7 @@ def export_rows(
     export of a million rows never sits in memory. Run it in a thread.
     """
     _checked(filt, sort, 1, None)
-    states = allowed_states(actor, filt.state)
+    states = listable_states(actor, filt.state)
     filt = scoped(actor, filt)
     with db.session() as s:
         audit.write(s, actor.name, "export", sort=sort, **filt.audit_detail())
