@@ -36,11 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    AGENT_TONES,
-    CUSTOMER_TONES,
+    AnalysingSink,
     CelTruth,
     TrackResult,
-    analyse_track,
     judge,
     judge_mixmonitor,
     loss_report,
@@ -58,30 +56,6 @@ from callcore.state_store import StateStore
 from callrec import sandbox
 from callrec.settings import ServiceSettings
 from policy import load_config
-from storage.segment import FinishedSegment
-
-TONES = {"agent": AGENT_TONES, "customer": CUSTOMER_TONES}
-
-
-class AnalysingSink:
-    """Analyses each delivered track's tones, then removes the files."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.tracks: dict[str, dict[str, Any]] = {}
-
-    async def accept_segment(self, segment: FinishedSegment) -> str:
-        self.count += 1
-        for leg, path in segment.files.items():
-            if leg in TONES and self.analyse:
-                loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
-                self.tracks.setdefault(segment.call_id, {})[leg] = loss
-        for path in segment.files.values():
-            path.unlink(missing_ok=True)
-        return segment.recording_id
-
-    analyse = False  # only the capture phase's tracks carry timed tones
-
 
 POLICY = """
 [campaigns.bench]
@@ -245,7 +219,7 @@ async def bench(calls: int, rounds: int, talk: float = 8.0) -> int:
         base = Path(tempfile.mkdtemp(prefix="agibench-"))
         (base / "callrec.toml").write_text(POLICY)
         config = load_config(base / "callrec.toml")
-        sink = AnalysingSink()
+        sink = AnalysingSink(analyse=False)  # only the capture phase's tracks carry timed tones
         TIMER.install()  # before the service's server registers its routes
         service = AgiService(
             ServiceSettings(),

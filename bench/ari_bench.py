@@ -38,11 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    AGENT_TONES,
-    CUSTOMER_TONES,
+    AnalysingSink,
     CelTruth,
     TrackResult,
-    analyse_track,
     judge,
     judge_mixmonitor,
     loss_report,
@@ -56,7 +54,6 @@ from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from callrec import sandbox
 from policy import load_config
-from storage.segment import FinishedSegment
 
 TICK = os.sysconf("SC_CLK_TCK")
 FORMATS = ""
@@ -64,25 +61,7 @@ RATE = 0.0  # calls placed per second; 0 = all at once
 POLICY = '[campaigns.bench]\nmode = "all_calls"\n[agents.a1]\nstate = "TX"\n'
 CUSTOMER = "Local/customer-timed@callrec-sim/n"  # parties whose audio encodes time
 AGENT = "Local/agent-timed@callrec-sim/n"
-TONES = {"agent": AGENT_TONES, "customer": CUSTOMER_TONES}
 
-
-class AnalysingSink:
-    """Analyses each delivered track's tones, then removes the files."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.tracks: dict[str, dict[str, Any]] = {}  # call id -> leg -> TrackLoss
-
-    async def accept_segment(self, segment: FinishedSegment) -> str:
-        self.count += 1
-        for leg, path in segment.files.items():
-            if leg in TONES:
-                loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
-                self.tracks.setdefault(segment.call_id, {})[leg] = loss
-        for path in segment.files.values():
-            path.unlink(missing_ok=True)
-        return segment.recording_id
 
 
 class TimingClient(AriClient):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import wave
 from array import array
@@ -12,14 +13,21 @@ from typing import Any
 from storage.segment import FinishedSegment
 
 
-class DiscardSink:
-    """Counts segments and removes their files: storage is not what is measured."""
+class AnalysingSink:
+    """Analyses each delivered track's timed tones, then removes the files:
+    storage is not what the benches measure. ``analyse`` off: count only."""
 
-    def __init__(self) -> None:
+    def __init__(self, analyse: bool = True) -> None:
         self.count = 0
+        self.analyse = analyse
+        self.tracks: dict[str, dict[str, Any]] = {}  # call id -> leg -> TrackLoss
 
     async def accept_segment(self, segment: FinishedSegment) -> str:
         self.count += 1
+        for leg, path in segment.files.items():
+            if leg in TONES and self.analyse:
+                loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
+                self.tracks.setdefault(segment.call_id, {})[leg] = loss
         for path in segment.files.values():
             path.unlink(missing_ok=True)
         return segment.recording_id
@@ -41,6 +49,7 @@ def pct(values: list[float], p: float) -> float:
 PERIOD = 30
 CUSTOMER_TONES = tuple(300 + 50 * k for k in range(PERIOD))  # 300-1750 Hz
 AGENT_TONES = tuple(1800 + 50 * k for k in range(PERIOD))  # 1800-3250 Hz
+TONES = {"agent": AGENT_TONES, "customer": CUSTOMER_TONES}
 WINDOW = 0.02  # seconds per frequency estimate
 MATCH_HZ = 20.0  # an estimate this close to a tone is that tone
 SILENCE = 200  # peak below which a window holds no tone
