@@ -19,8 +19,8 @@ from policy import reasons as r
 from policy.engine import Decision, decide
 from policy.explain import deciding_rule, explain
 from policy.facts import CallFacts
-from storage import audit
 from storage.db import Database
+from storage.matching import recording_trail
 from storage.models import Recording, RecordingFile, Verification
 
 LEGS_TEXT = {
@@ -173,7 +173,7 @@ def build(db: Database, recording_id: str, *, policy: Config | None, with_audit:
         if with_audit:
             trail = [
                 {"at": iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
-                for e in audit.read(s, recording_id=rec.id, limit=AUDIT_LIMIT)
+                for e in recording_trail(s, rec.id, limit=AUDIT_LIMIT)
             ]
         return Story(
             recording_id=rec.id,

@@ -89,9 +89,10 @@ def write(
     *,
     recording_id: str | None = None,
     record_id: int | None = None,
+    at: datetime | None = None,
     **detail: Any,
 ) -> None:
-    write_many(session, actor, action, [(recording_id, record_id, detail)])
+    write_many(session, actor, action, [(recording_id, record_id, detail)], at=at)
 
 
 def write_many(
@@ -99,6 +100,7 @@ def write_many(
     actor: str,
     action: str,
     items: Iterable[tuple[str | None, int | None, dict[str, Any]]],
+    at: datetime | None = None,
 ) -> int:
     """Entries of one action, chained in order with one look-up of the tip.
 
@@ -107,12 +109,13 @@ def write_many(
     from parts encoded once per batch (``_Encoder``, byte for byte what
     ``seal``/``entry_hash`` hash), salts cut from one read of the OS random
     source (still 16 independent random bytes each, never shared), and one
-    multi-row statement instead of ORM objects.
+    multi-row statement instead of ORM objects. ``at`` (default now) lets an
+    entry carry the exact time of the rows it describes (a rematch run's).
     """
     batch = list(items)
     if not batch:
         return 0
-    at = utcnow()
+    at = at or utcnow()
     prev = _tip(session)
     enc = _Encoder(at, actor, action)
     randomness = secrets.token_hex(16 * len(batch))

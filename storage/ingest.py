@@ -180,7 +180,7 @@ def _commit(
                     [p.started_at.isoformat(), p.ended_at.isoformat() if p.ended_at else None]
                     for p in seg.pauses
                 ],
-                state=UNASSIGNED,
+                stored_state=UNASSIGNED,
                 upload_state=PENDING if upload else "not_configured",
                 legal_hold=False,
                 created_at=now,

@@ -1,15 +1,28 @@
 """Assign recordings to CRM records by the customer's E.164 number.
 
 One matching record assigns the recording to it, several assign it to all of
-them, none leaves it unassigned. Both the per-recording match at ingest and
-the nightly rematch are the same three set-based statements (pairs, state,
-audit), so the cost of a rematch is one indexed join plus its writes, not one
-query per recording.
+them, none leaves it unassigned. Two paths, both set-based:
+
+* ``match_one`` (at ingest): one recording, its pairs, its row marked
+  assigned and one chained ``assign`` entry per pair.
+* ``rematch`` (nightly, every unassigned recording): one statement makes the
+  pairs (join and insert at once) and ONE chained ``rematch`` audit entry
+  records the run: actor, time, counts, the run id every assignment row it
+  made carries (``assignments.run``) and a SHA-256 over the sorted pairs. It
+  rewrites no recording row: an assignment row is what makes a recording
+  assigned (``Recording.state`` derives it), so the run costs one indexed
+  join plus the rows it inserts, not 8 search B-trees per recording and a
+  hash-chained entry per pair (docs/STORAGE.md has the figures). A
+  recording's own trail still shows its assignment: ``recording_trail``
+  merges the assignment rows of runs into its audit entries, and
+  storage.webhooks turns a run into one ``recording.assigned`` per pair.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,83 +30,166 @@ from sqlalchemy import DateTime, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from storage import audit
-from storage.models import ASSIGNED, UNASSIGNED, CrmPhone, CrmRecord
+from storage.models import (
+    ASSIGNED,
+    UNASSIGNED,
+    Assignment,
+    AuditEntry,
+    CrmPhone,
+    CrmRecord,
+)
 from storage.phones import near_key
 from storage.timeutil import utcnow
 
+RUN_ACTION = "rematch"
+
 # The new pairs: every unassigned recording's number joined with the phone index.
+# Unassigned = stored state "unassigned" (deleted rows and one-at-a-time
+# assignments are out at once) and no assignment row (an earlier run's).
 # ON CONFLICT: a pair a concurrent manual assignment just made is skipped, not an
 # error (SQLite serialises writers; PostgreSQL would otherwise abort the rematch).
-# RETURNING hands back exactly the pairs this statement made, for their audit entries.
+# RETURNING hands back exactly the pairs this statement made, for the audit.
 _NEW_PAIRS = (
-    "INSERT INTO assignments (recording_id, record_id, how, assigned_at, assigned_by) "
-    "SELECT DISTINCT r.id, p.record_id, :how, :now, :by "
+    "INSERT INTO assignments (recording_id, record_id, how, assigned_at, assigned_by, run) "
+    "SELECT DISTINCT r.id, p.record_id, :how, :now, :by, :run "
     "FROM recordings r JOIN crm_phones p ON p.e164 = r.customer_e164 "
-    "WHERE {where} AND NOT EXISTS "
-    "(SELECT 1 FROM assignments a WHERE a.recording_id = r.id AND a.record_id = p.record_id) "
+    "WHERE r.state = 'unassigned' AND {where} AND NOT EXISTS "
+    "(SELECT 1 FROM assignments a WHERE a.recording_id = r.id{pair}) "
     "ON CONFLICT DO NOTHING RETURNING recording_id, record_id"
 )
+
+# Any constant: on PostgreSQL a rematch holds it exclusively, a deletion of an
+# unassigned recording shared (storage.retention), so neither decides on a
+# state the other is changing (the rematch no longer locks the recording rows).
+_PG_ASSIGN_LOCK = 0x63616C6C72656302
 
 
 def match_one(session: Session, recording_id: str, actor: str, how: str = "auto") -> int:
     """Assign one unassigned recording to every record sharing its number; count of records."""
-    where = "r.id = :rid AND r.state = 'unassigned'"
-    return len(_assign(session, where, {"rid": recording_id}, actor, how)[0])
+    now = utcnow()
+    pairs = _insert_pairs(session, "r.id = :rid", {"rid": recording_id}, actor, how, now, None)
+    if not pairs:
+        return 0
+    session.execute(
+        text(
+            "UPDATE recordings SET state = :assigned, assigned_at = :now "
+            "WHERE id = :rid AND state = :unassigned"
+        ).bindparams(bindparam("now", type_=DateTime())),
+        {"assigned": ASSIGNED, "unassigned": UNASSIGNED, "now": now, "rid": recording_id},
+    )
+    detail = {"how": how}
+    audit.write_many(session, actor, "assign", ((rid, rec, detail) for rid, rec in pairs))
+    return len(pairs)
 
 
 def rematch(session: Session, actor: str) -> int:
     """Assign every unassigned recording whose number now has a record; count of recordings.
 
-    Three statements whatever the number of recordings: the pairs (join and
-    insert at once), the recordings' state, and the pairs' chained audit
-    entries (storage.audit.write_many: one multi-row insert).
+    Two statements whatever the number of recordings: the pairs (join and
+    insert at once) and the run's one chained audit entry.
     """
-    where = "r.state = 'unassigned' AND r.customer_e164 IS NOT NULL"
-    return _assign(session, where, {}, actor, "rematch")[1]
-
-
-def _assign(
-    session: Session, where: str, params: dict[str, Any], actor: str, how: str
-) -> tuple[list[tuple[str, int]], int]:
-    """New pairs for the recordings ``where`` selects, their state and audit.
-
-    Returns the pairs made and how many recordings changed to assigned.
-    """
-    now = utcnow()
-    rows = session.execute(
-        text(_NEW_PAIRS.format(where=where)).bindparams(bindparam("now", type_=DateTime())),
-        {**params, "now": now, "by": actor, "how": how},
-    ).all()
-    pairs = sorted((str(rid), int(rec)) for rid, rec in rows)  # chain order: stable, readable
+    lock_assigning(session, exclusive=True)
+    now, run = utcnow(), uuid.uuid4().hex
+    pairs = _insert_pairs(session, "r.customer_e164 IS NOT NULL", {}, actor, RUN_ACTION, now, run)
     if not pairs:
-        return [], 0
-    n = _set_assigned(session, sorted({rid for rid, _ in pairs}), now)
-    detail = {"how": how}
-    audit.write_many(session, actor, "assign", ((rid, rec, detail) for rid, rec in pairs))
-    return pairs, n
-
-
-def _set_assigned(session: Session, ids: list[str], now: datetime) -> int:
-    """Mark these recordings assigned (only those still unassigned), in one statement.
-
-    The ids travel as one parameter (an array on PostgreSQL, a JSON list on
-    SQLite) rather than as a look-up of the assignments just made, which
-    would scan the whole assignments table (it has no index on the time).
-    """
-    params = {"assigned": ASSIGNED, "unassigned": UNASSIGNED, "now": now}
-    ids_param: list[str] | str
-    if session.get_bind().dialect.name == "postgresql":
-        in_ids, ids_param = "id = ANY(CAST(:ids AS varchar[]))", ids
-    else:
-        in_ids, ids_param = "id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
-    result = session.execute(
-        text(
-            "UPDATE recordings SET state = :assigned, assigned_at = :now "
-            f"WHERE state = :unassigned AND {in_ids}"
-        ).bindparams(bindparam("now", type_=DateTime())),
-        {**params, "ids": ids_param},
+        return 0
+    recordings = len({rid for rid, _ in pairs})
+    audit.write(
+        session,
+        actor,
+        RUN_ACTION,
+        at=now,  # the assignment rows' assigned_at: how a recording finds its run's entry
+        run=run,
+        assignments=len(pairs),
+        recordings=recordings,
+        pairs_sha256=pairs_digest(pairs),
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return recordings
+
+
+def pairs_digest(pairs: Iterable[tuple[str, int]]) -> str:
+    """SHA-256 over the pairs, sorted, one ``<recording id> <record id>`` line each."""
+    lines = sorted(f"{rid} {rec}\n" for rid, rec in pairs)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def lock_assigning(session: Session, *, exclusive: bool) -> None:
+    """Order a rematch (exclusive) and deletions of unassigned recordings (shared).
+
+    PostgreSQL only: a deletion checks "unassigned" then marks the row; a
+    rematch running at the same moment could assign it in between, since it
+    no longer updates the row. SQLite serialises writers already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    session.execute(text(f"SELECT {fn}(:k)"), {"k": _PG_ASSIGN_LOCK})
+
+
+def _insert_pairs(
+    session: Session,
+    where: str,
+    params: dict[str, Any],
+    actor: str,
+    how: str,
+    now: datetime,
+    run: str | None,
+) -> list[tuple[str, int]]:
+    """Insert the new pairs of the recordings ``where`` selects; them, sorted."""
+    # One at a time, a recording may gain a record it does not have yet; a run
+    # only takes recordings without any assignment (no run's pair is new again).
+    pair = " AND a.record_id = p.record_id" if run is None else ""
+    rows = session.execute(
+        text(_NEW_PAIRS.format(where=where, pair=pair)).bindparams(
+            bindparam("now", type_=DateTime())
+        ),
+        {**params, "now": now, "by": actor, "how": how, "run": run},
+    ).all()
+    return sorted((str(rid), int(rec)) for rid, rec in rows)  # chain order: stable, readable
+
+
+def recording_trail(
+    session: Session,
+    recording_id: str,
+    *,
+    limit: int = 1000,
+    offset: int = 0,
+    newest_first: bool = False,
+) -> list[audit.AuditRecord]:
+    """A recording's audit entries with its assignments by rematch runs among them.
+
+    A run is one chained entry for all its pairs; this recording's part of it
+    is its assignment row (how, when, by whom, which record), shown as an
+    ``assign`` entry with the run's entry id and ``detail`` naming the run.
+    """
+    own = audit.read(session, recording_id=recording_id, limit=limit + offset)
+    runs = session.execute(
+        select(Assignment, AuditEntry.id, AuditEntry.detail)
+        .join(
+            AuditEntry,
+            (AuditEntry.at == Assignment.assigned_at)
+            & (AuditEntry.actor == Assignment.assigned_by)
+            & (AuditEntry.action == RUN_ACTION),
+        )
+        .where(Assignment.recording_id == recording_id, Assignment.run.is_not(None))
+    ).all()
+    mine = [
+        audit.AuditRecord(
+            entry_id,
+            a.assigned_at,
+            a.assigned_by,
+            "assign",
+            a.recording_id,
+            a.record_id,
+            {"how": a.how, "run": a.run},
+        )
+        for a, entry_id, detail in runs
+        if detail.get("run") == a.run  # (two runs in the same microsecond: each its own)
+    ]
+    merged = sorted(
+        [*own, *mine], key=lambda e: (e.at, e.id, e.record_id or 0), reverse=newest_first
+    )
+    return merged[offset : offset + limit]
 
 
 def candidates(s: Session, e164: str | None, limit: int = 20) -> list[dict[str, Any]]:

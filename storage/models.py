@@ -22,10 +22,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
+    exists,
     text,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from storage.phones import near_key
 
@@ -43,6 +45,26 @@ CANCELLED = "cancelled"
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Assignment(Base):
+    """A recording assigned to a CRM record: the fact that makes a recording "assigned".
+
+    ``run`` names the nightly rematch run that made it (its one ``rematch``
+    audit entry carries the same id); NULL for one-at-a-time assignments,
+    which are audited one ``assign`` entry each.
+    """
+
+    __tablename__ = "assignments"
+
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("crm_records.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    how: Mapped[str] = mapped_column(String(16))  # auto | rematch | manual
+    assigned_at: Mapped[datetime] = mapped_column(DateTime)
+    assigned_by: Mapped[str] = mapped_column(String(128))
+    run: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Recording(Base):
@@ -70,7 +92,11 @@ class Recording(Base):
     reasons: Mapped[list[Any]] = mapped_column(JSON)
     flags: Mapped[list[Any]] = mapped_column(JSON)
     pauses: Mapped[list[Any]] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    # The stored lifecycle: "deleted" for tombstones, "assigned" when assigned one
+    # at a time (ingest, by hand), else "unassigned". A nightly rematch does not
+    # rewrite the rows it assigns (docs/STORAGE.md): ``state`` below derives the
+    # state from this and the existence of an assignment. Writes go here.
+    stored_state: Mapped[str] = mapped_column("state", String(16), index=True)
     upload_state: Mapped[str] = mapped_column(String(16))
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     hold_reason: Mapped[str | None] = mapped_column(Text)
@@ -82,6 +108,22 @@ class Recording(Base):
     # The capture verification's outcome, copied by triggers on ``verifications``
     # (migration 0006) so the search's outcome filter is one index walk.
     verification_outcome: Mapped[str | None] = mapped_column(String(32))
+    # What every reader sees: "assigned" as soon as an assignment row exists.
+    # The subquery runs only for stored "unassigned" rows (CASE order).
+    state: Mapped[str] = column_property(
+        case(
+            (stored_state == DELETED, DELETED),
+            (stored_state == ASSIGNED, ASSIGNED),
+            (exists().where(Assignment.recording_id == id), ASSIGNED),
+            else_=UNASSIGNED,
+        )
+    )
+
+    def __init__(self, **kw: Any) -> None:
+        """``state=`` as a constructor argument sets the stored state (as it always did)."""
+        if "state" in kw:
+            kw["stored_state"] = kw.pop("state")
+        super().__init__(**kw)
 
     # Search (storage/search.py): (filter, started_at, id) serves a filter and the
     # keyset order at once; the partial-number trigram index is PostgreSQL-only
@@ -159,18 +201,6 @@ class CrmPhone(Base):
         Index("ix_crm_phones_e164", "e164"),
         Index("ix_crm_phones_e164_last7", "e164_last7", "record_id"),
     )
-
-
-class Assignment(Base):
-    __tablename__ = "assignments"
-
-    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
-    record_id: Mapped[int] = mapped_column(
-        ForeignKey("crm_records.id", ondelete="RESTRICT"), primary_key=True, index=True
-    )
-    how: Mapped[str] = mapped_column(String(16))  # auto | rematch | manual
-    assigned_at: Mapped[datetime] = mapped_column(DateTime)
-    assigned_by: Mapped[str] = mapped_column(String(128))
 
 
 class OutboxItem(Base):

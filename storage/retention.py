@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from storage import audit
 from storage.config import RetentionRule
 from storage.errors import HoldActive, RecordingAssigned, RecordingDeleted, RecordingNotFound
+from storage.matching import lock_assigning
 from storage.models import (
     ASSIGNED,
     DELETED,
@@ -69,7 +70,7 @@ def tombstone(
         raise RecordingAssigned(f"recording {rec.id} is assigned to a record; cannot delete")
     now = utcnow()
     values: dict[str, object] = {
-        "state": DELETED,
+        "stored_state": DELETED,
         "deleted_at": now,
         "deleted_by": actor,
         "delete_reason": reason,
@@ -77,7 +78,9 @@ def tombstone(
     if scrub_number:
         values.update(customer_number_raw=None, customer_e164=None)
     # Conditional on the state we checked: a concurrent rematch that assigns the
-    # recording in between makes this match nothing instead of deleting it.
+    # recording in between makes this match nothing instead of deleting it (the
+    # rematch inserts assignment rows without touching this row: the lock orders us).
+    lock_assigning(session, exclusive=False)
     res = session.execute(
         update(Recording)
         .where(

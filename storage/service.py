@@ -374,8 +374,11 @@ class StorageService:
     ) -> list[audit.AuditRecord]:
         actor.require(Permission.ADMIN, "read the audit log")
         with self.db.session() as s:
-            return audit.read(
-                s, recording_id=recording_id, limit=limit, offset=offset, newest_first=newest_first
+            if recording_id is None:
+                return audit.read(s, limit=limit, offset=offset, newest_first=newest_first)
+            # A recording's trail includes its assignments by nightly rematch runs.
+            return matching.recording_trail(
+                s, recording_id, limit=limit, offset=offset, newest_first=newest_first
             )
 
     # -- assignment -------------------------------------------------------------
@@ -402,8 +405,8 @@ class StorageService:
                         assigned_by=actor.name,
                     )
                 )
-                if rec.state == UNASSIGNED:
-                    rec.state = ASSIGNED
+                if rec.stored_state == UNASSIGNED:
+                    rec.stored_state = ASSIGNED
                     rec.assigned_at = now
                 audit.write(
                     s,

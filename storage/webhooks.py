@@ -4,8 +4,11 @@ Where events come from: the audit log. Every change worth announcing is
 already audited in the transaction that makes it (``ingest``, ``assign``,
 ``delete``; ``verify`` by a trigger on ``verifications``, migration 0006), so
 :func:`collect` turns new audit entries into outbox items, one per configured
-receiver, and no code path can change a recording without its event. The
-event id is derived from the audit entry (UUID v5), and ``outbox.event_key``
+receiver, and no code path can change a recording without its event. A
+nightly rematch run is one ``rematch`` entry for all its pairs: it becomes one
+``recording.assigned`` per assignment row carrying its run id. The event id is
+derived from the audit entry (UUID v5; for a run's pair, from the entry and
+the pair), and ``outbox.event_key``
 is unique per (event, receiver): collecting twice, or on several nodes at
 once, queues each delivery once. Audit ids are not committed in id order, so
 each pass re-reads the last ``RESCAN`` ids too; the unique key absorbs it.
@@ -46,6 +49,7 @@ from storage.config import OutboxConfig, WebhooksConfig
 from storage.db import Database
 from storage.errors import StorageError
 from storage.lease import insert_ignore, worker_id
+from storage.matching import RUN_ACTION
 from storage.models import DONE, PENDING, Assignment, AuditEntry, JobLease, OutboxItem, Recording
 from storage.timeutil import utcnow
 
@@ -76,16 +80,46 @@ def receiver_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def event_id(audit_id: int) -> str:
-    """Globally unique and stable: the same audit entry always gives the same id."""
-    return uuid.uuid5(EVENT_NS, f"audit:{audit_id}").hex
+def event_id(audit_id: int, pair: tuple[str, int] | None = None) -> str:
+    """Globally unique and stable: the same audit entry (and run pair) always gives the same id."""
+    name = f"audit:{audit_id}" if pair is None else f"audit:{audit_id}:{pair[0]}:{pair[1]}"
+    return uuid.uuid5(EVENT_NS, name).hex
+
+
+@dataclass(frozen=True)
+class _Event:
+    """One event to announce: an audit entry, or one pair of a rematch run's entry."""
+
+    id: str
+    action: str
+    at: datetime
+    recording_id: str
+    record_id: int | None
+    detail: dict[str, Any]
+
+
+def _events(s: Session, entry: AuditEntry) -> list[_Event]:
+    if entry.action != RUN_ACTION:
+        detail = dict(entry.detail or {})
+        rid = entry.recording_id or ""
+        return [_Event(event_id(entry.id), entry.action, entry.at, rid, entry.record_id, detail)]
+    run = (entry.detail or {}).get("run")
+    rows = s.execute(
+        select(Assignment.recording_id, Assignment.record_id, Assignment.how)
+        .where(Assignment.run == run)
+        .order_by(Assignment.recording_id, Assignment.record_id)
+    )
+    return [
+        _Event(event_id(entry.id, (rid, rec)), "assign", entry.at, rid, rec, {"how": how})
+        for rid, rec, how in rows
+    ]
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
 
-def event_body(entry: AuditEntry, rec: Recording | None, record_ids: list[int]) -> dict[str, Any]:
+def event_body(entry: _Event, rec: Recording | None, record_ids: list[int]) -> dict[str, Any]:
     """The JSON an event carries: what happened and the recording's metadata now."""
     data: dict[str, Any] = {"recording_id": entry.recording_id}
     if rec is not None:
@@ -115,7 +149,7 @@ def event_body(entry: AuditEntry, rec: Recording | None, record_ids: list[int]) 
     elif entry.action == "delete":
         data.update(deleted_at=_iso(rec.deleted_at) if rec else None)
     return {
-        "id": event_id(entry.id),
+        "id": entry.id,
         "type": ACTIONS[entry.action],
         "occurred_at": _iso(entry.at),
         "data": data,
@@ -135,6 +169,8 @@ def collect(db: Database, cfg: WebhooksConfig) -> int:
     if not cfg.urls:
         return 0
     actions = [a for a, ev in ACTIONS.items() if ev in cfg.events]
+    if ACTIONS["assign"] in cfg.events:
+        actions.append(RUN_ACTION)
     name = _cursor_name(cfg)
     with db.session() as s:
         insert_ignore(s, JobLease, {"name": name})
@@ -148,35 +184,38 @@ def collect(db: Database, cfg: WebhooksConfig) -> int:
             s.scalars(
                 select(AuditEntry)
                 .where(AuditEntry.id > max(cursor - RESCAN, 0), AuditEntry.action.in_(actions))
-                .where(AuditEntry.recording_id.is_not(None))
+                .where(or_(AuditEntry.recording_id.is_not(None), AuditEntry.action == RUN_ACTION))
                 .order_by(AuditEntry.id)
                 .limit(BATCH)
             )
         )
         if not entries:
             return 0
-        keys = {
-            (e.id, url): f"{event_id(e.id)}:{receiver_key(url)}"
-            for e in entries
-            for url in cfg.urls
-        }
-        known = set(
-            s.scalars(select(OutboxItem.event_key).where(OutboxItem.event_key.in_(keys.values())))
-        )
-        todo = [(e, url) for e in entries for url in cfg.urls if keys[e.id, url] not in known]
-        rids = {e.recording_id for e, _ in todo if e.recording_id}
-        recs = {r.id: r for r in s.scalars(select(Recording).where(Recording.id.in_(rids)))}
+        events = [ev for e in entries for ev in _events(s, e)]
+        keys = {(ev.id, url): f"{ev.id}:{receiver_key(url)}" for ev in events for url in cfg.urls}
+        known: set[str] = set()
+        for chunk in _chunks(list(keys.values())):  # a run's pairs: more than one IN list
+            known.update(
+                s.scalars(select(OutboxItem.event_key).where(OutboxItem.event_key.in_(chunk)))
+            )
+        todo = [(ev, url) for ev in events for url in cfg.urls if keys[ev.id, url] not in known]
+        rids = sorted({ev.recording_id for ev, _ in todo if ev.recording_id})
+        recs: dict[str, Recording] = {}
         records: dict[str, list[int]] = {}
-        for rid, record_id in s.execute(
-            select(Assignment.recording_id, Assignment.record_id)
-            .where(Assignment.recording_id.in_(rids))
-            .order_by(Assignment.record_id)
-        ):
-            records.setdefault(rid, []).append(record_id)
+        for chunk in _chunks(rids):
+            recs.update(
+                (r.id, r) for r in s.scalars(select(Recording).where(Recording.id.in_(chunk)))
+            )
+            for rid, record_id in s.execute(
+                select(Assignment.recording_id, Assignment.record_id)
+                .where(Assignment.recording_id.in_(chunk))
+                .order_by(Assignment.record_id)
+            ):
+                records.setdefault(rid, []).append(record_id)
         now = utcnow()
         added = 0
         for entry, url in todo:
-            rid = entry.recording_id or ""
+            rid = entry.recording_id
             body = event_body(entry, recs.get(rid), records.get(rid, []))
             row = s.execute(
                 _insert_ignore(s)
@@ -196,6 +235,11 @@ def collect(db: Database, cfg: WebhooksConfig) -> int:
             added += row is not None  # None: another node queued it first
         _set_cursor(s, name, max(cursor, entries[-1].id))
     return added
+
+
+def _chunks(items: list[str], size: int = 5000) -> list[list[str]]:
+    """Lists short enough for one IN (SQLite's bound-parameter limit)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _insert_ignore(session: Session) -> Any:

@@ -90,7 +90,11 @@ async def test_rematch_assigns_records_created_later(
     assert (await service.get_recording(QA, rids[1])).record_ids != ()
     assert await service.rematch() == 0  # idempotent
     log = await service.audit_log(ADMIN)
-    assert sum(1 for e in log if e.action == "assign" and e.detail == {"how": "rematch"}) == 2
+    [run] = [e for e in log if e.action == "rematch"]  # one chained entry for the run
+    assert run.detail["assignments"] == 2 and run.detail["recordings"] == 2
+    for rid in rids[1:3]:  # and each recording's own trail shows its assignment
+        trail = await service.audit_log(ADMIN, rid)
+        assert [e.detail["how"] for e in trail if e.action == "assign"] == ["rematch"]
 
 
 async def test_manual_assignment_and_unknown_record(

@@ -1,23 +1,25 @@
-"""The batched rematch: right pairs, one chained audit entry each, safe on two nodes at once.
+"""The batched rematch: right pairs, one chained audit entry per run, safe on two nodes at once.
 
-The expected pairs are computed here from the numbers the test generated,
-not read back from callrec; the chain is checked by ``audit.verify`` and the
-per-entry hashes of the batch encoder against the reference ``seal`` and
-``entry_hash`` on arbitrary values.
+The expected pairs (and their SHA-256) are computed here from the numbers the
+test generated, not read back from callrec; the chain is checked by
+``audit.verify`` and the per-entry hashes of the batch encoder against the
+reference ``seal`` and ``entry_hash`` on arbitrary values.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 from datetime import datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from storage import audit, matching
+from storage import audit, erasure, matching
 from storage.db import Database, open_database
+from storage.models import Recording
 
 NOW = "2024-05-01 00:00:00"
 
@@ -67,24 +69,45 @@ def _load(db: Database, n_recordings: int, seed: int = 5) -> set[tuple[str, int]
     return {(rid, rec) for rid, e in recordings for rec in by_number.get(e, ())}
 
 
-def _check_result(db: Database, want: set[tuple[str, int]]) -> None:
+def _digest(pairs: set[tuple[str, int]]) -> str:
+    return hashlib.sha256("".join(sorted(f"{r} {c}\n" for r, c in pairs)).encode()).hexdigest()
+
+
+def _check_result(db: Database, want: set[tuple[str, int]]) -> list[audit.AuditRecord]:
+    """The pairs, the derived state, the run entries (returned) and the chain."""
     with db.session() as s:
         made = {
-            (str(r), int(c))
-            for r, c in s.execute(text("SELECT recording_id, record_id FROM assignments"))
+            (str(r), int(c), str(run), str(at))
+            for r, c, run, at in s.execute(
+                text("SELECT recording_id, record_id, run, assigned_at FROM assignments")
+            )
         }
-        assigned = {
-            str(r) for (r,) in s.execute(text("SELECT id FROM recordings WHERE state = 'assigned'"))
-        }
+        assigned = set(s.scalars(select(Recording.id).where(Recording.state == "assigned")))
+        stored = {str(x) for (x,) in s.execute(text("SELECT DISTINCT state FROM recordings"))}
         entries = audit.read(s, limit=100_000)
         report = audit.verify(s)
-    assert made == want
-    assert assigned == {r for r, _ in want}
-    assign_entries = [(e.recording_id, e.record_id) for e in entries if e.action == "assign"]
-    assert sorted(assign_entries) == sorted(want)  # exactly one entry per pair
-    assert all(e.detail == {"how": "rematch"} for e in entries if e.action == "assign")
+        at_of = {  # each run's entry time as the assignments column stores it
+            e.id: s.execute(
+                text("SELECT at FROM audit_log WHERE id = :id"), {"id": e.id}
+            ).scalar_one()
+            for e in entries
+        }
+    assert {(r, c) for r, c, _, _ in made} == want
+    assert assigned == {r for r, _ in want}  # derived from the assignment rows
+    assert stored == {"unassigned"}  # ... and no recording row was rewritten
+    assert not [e for e in entries if e.action == "assign"]  # no entry per pair
+    runs = [e for e in entries if e.action == "rematch"]
+    assert runs and all(e.recording_id is None and e.record_id is None for e in runs)
+    for e in runs:  # each run's entry points at exactly the rows it made, and hashes them
+        mine = {(r, c) for r, c, run, at in made if run == e.detail["run"]}
+        assert {at for _, _, run, at in made if run == e.detail["run"]} == {str(at_of[e.id])}
+        assert e.detail["assignments"] == len(mine)
+        assert e.detail["recordings"] == len({r for r, _ in mine})
+        assert e.detail["pairs_sha256"] == _digest(mine)
+    assert sum(e.detail["assignments"] for e in runs) == len(want)
     assert report.ok, report.problem
     assert report.checked == len(entries)
+    return runs
 
 
 def test_rematch_makes_each_pair_once_with_one_chained_entry(db_url: str) -> None:
@@ -95,21 +118,42 @@ def test_rematch_makes_each_pair_once_with_one_chained_entry(db_url: str) -> Non
         with db.session() as s:
             n = matching.rematch(s, "nightly")
         assert n == len({r for r, _ in want})
-        _check_result(db, want)
+        [run] = _check_result(db, want)
+        assert run.actor == "nightly" and run.detail["pairs_sha256"] == _digest(want)
         with db.session() as s:
-            # The recording's own trail (its story page) finds its entry.
-            rid, rec = min(want)
-            mine = audit.read(s, recording_id=rid)
-            assert [(e.action, e.record_id) for e in mine] == [("assign", rec)]
-            salts = [
-                str(x)
-                for (x,) in s.execute(text("SELECT salt FROM audit_log WHERE salt IS NOT NULL"))
-            ]
-            assert len(set(salts)) == len(salts) == len(want)  # one fresh salt per entry
-            assert all(len(x) == 32 and int(x, 16) >= 0 for x in salts)
+            # The recording's own trail (its story page) shows its assignment by the run.
+            rid = next(r for r, _ in sorted(want) if sum(x == r for x, _ in want) > 1)
+            mine = matching.recording_trail(s, rid)
+            assert sorted((e.action, e.record_id) for e in mine) == sorted(
+                ("assign", c) for r, c in want if r == rid
+            )
+            assert all(e.detail == {"how": "rematch", "run": run.detail["run"]} for e in mine)
+            assert all(e.actor == "nightly" and e.at == run.at and e.id == run.id for e in mine)
+            assert matching.recording_trail(s, rid, limit=1, newest_first=True) == mine[-1:]
         with db.session() as s:
             assert matching.rematch(s, "nightly") == 0  # nothing new: nothing written
-            assert audit.verify(s).checked == len(want)
+            assert audit.verify(s).checked == 1
+    finally:
+        db.dispose()
+
+
+def test_an_erasure_after_a_rematch_leaves_a_verifiable_chain(db_url: str) -> None:
+    db = open_database(db_url)
+    try:
+        want = _load(db, 200, seed=11)
+        with db.session() as s:
+            matching.rematch(s, "nightly")
+        rid, _ = min(want)
+        with db.session() as s:
+            e164 = s.scalar(select(Recording.customer_e164).where(Recording.id == rid))
+            assert e164 is not None
+            done = erasure.scrub(s, [rid], e164, "E-1")
+        assert done.assignments == sum(r == rid for r, _ in want)
+        with db.session() as s:
+            assert matching.recording_trail(s, rid) == []  # the link to the person is gone
+            assert s.scalar(select(Recording.state).where(Recording.id == rid)) == "unassigned"
+            report = audit.verify(s)
+        assert report.ok and report.checked == 1, report.problem
     finally:
         db.dispose()
 
@@ -145,24 +189,32 @@ def test_two_nodes_rematching_at_once_assign_each_pair_once(db_url: str) -> None
         db.dispose()
 
 
-def test_a_manual_assignment_already_made_is_kept_and_not_audited_twice(db_url: str) -> None:
+def test_an_assigned_recording_is_left_alone_and_not_audited_again(db_url: str) -> None:
     db = open_database(db_url)
     try:
         want = _load(db, 120, seed=3)
         rid, rec = min(want)
-        with db.session() as s:  # the pair exists (a person made it), the recording unassigned
+        with db.session() as s:  # the pair exists (a person made it), the row still unmarked
             s.execute(
-                text("INSERT INTO assignments VALUES (:rid, :rec, 'manual', :now, 'qa')"),
+                text(
+                    "INSERT INTO assignments (recording_id, record_id, how, assigned_at, "
+                    "assigned_by) VALUES (:rid, :rec, 'manual', :now, 'qa')"
+                ),
                 {"rid": rid, "rec": rec, "now": NOW},
             )
         with db.session() as s:
+            assert s.scalar(select(Recording.state).where(Recording.id == rid)) == "assigned"
             matching.rematch(s, "nightly")
-            entries = [(e.recording_id, e.record_id) for e in audit.read(s) if e.action == "assign"]
-            state = s.execute(
-                text("SELECT state FROM recordings WHERE id = :rid"), {"rid": rid}
-            ).scalar_one()
-        assert sorted(entries) == sorted(want - {(rid, rec)})
-        assert state == "assigned" or all(r != rid for r, _ in want - {(rid, rec)})
+            made = {
+                (str(r), int(c))
+                for r, c in s.execute(
+                    text("SELECT recording_id, record_id FROM assignments WHERE run IS NOT NULL")
+                )
+            }
+            [run] = [e for e in audit.read(s) if e.action == "rematch"]
+        # An assigned recording is not the rematch's: none of its pairs is made again.
+        others = {(r, c) for r, c in want if r != rid}
+        assert made == others and run.detail["pairs_sha256"] == _digest(others)
     finally:
         db.dispose()
 
