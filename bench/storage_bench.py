@@ -199,7 +199,7 @@ def bench_rematch(work: Path, n_records: int, n_recordings: int, rounds: int = 5
     assert made == pairs, (made, pairs)
     m_ours, m_join = statistics.median(t_ours), statistics.median(t_join)
     print(f"  median of {rounds} interleaved rounds:")
-    print(f"  callrec rematch (assign + state + audit): {m_ours:7.2f} s ({min(t_ours):.2f} best)")
+    print(f"  callrec rematch (assign + audit)        : {m_ours:7.2f} s ({min(t_ours):.2f} best)")
     print(f"  plain indexed join (pairs only)         : {m_join:7.2f} s ({min(t_join):.2f} best)")
     print(f"  ratio                                   : {m_ours / m_join:7.2f}x (target <= 2)")
     print(f"  committed run: {t_commit:.2f} s, {assigned:,} recordings assigned, {pairs:,} pairs")
@@ -361,7 +361,7 @@ def bench_rematch_postgres(
     m_ours, m_join = statistics.median(t_ours), statistics.median(t_join)
     print(f"Rematch: {n_recordings:,} unassigned recordings vs {n_records:,} CRM records "
           f"(PostgreSQL 15), median of {rounds} interleaved rounds:")  # fmt: skip
-    print(f"  callrec rematch (assign + state + audit): {m_ours:7.2f} s ({min(t_ours):.2f} best)")
+    print(f"  callrec rematch (assign + audit)        : {m_ours:7.2f} s ({min(t_ours):.2f} best)")
     print(f"  plain indexed join (pairs only)         : {m_join:7.2f} s ({min(t_join):.2f} best)")
     print(f"  ratio                                   : {m_ours / m_join:7.2f}x (target <= 2)")
 

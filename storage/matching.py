@@ -66,6 +66,7 @@ _PG_ASSIGN_LOCK = 0x63616C6C72656302
 
 def match_one(session: Session, recording_id: str, actor: str, how: str = "auto") -> int:
     """Assign one unassigned recording to every record sharing its number; count of records."""
+    lock_assigning(session, exclusive=False)
     now = utcnow()
     pairs = _insert_pairs(session, "r.id = :rid", {"rid": recording_id}, actor, how, now, None)
     if not pairs:
@@ -90,7 +91,12 @@ def rematch(session: Session, actor: str) -> int:
     """
     lock_assigning(session, exclusive=True)
     now, run = utcnow(), uuid.uuid4().hex
-    pairs = _insert_pairs(session, "r.customer_e164 IS NOT NULL", {}, actor, RUN_ACTION, now, run)
+    if session.get_bind().dialect.name == "postgresql":
+        pairs = _copy_run(session, actor, now, run)
+    else:
+        pairs = _insert_pairs(
+            session, "r.customer_e164 IS NOT NULL", {}, actor, RUN_ACTION, now, run
+        )
     if not pairs:
         return 0
     recordings = len({rid for rid, _ in pairs})
@@ -114,11 +120,12 @@ def pairs_digest(pairs: Iterable[tuple[str, int]]) -> str:
 
 
 def lock_assigning(session: Session, *, exclusive: bool) -> None:
-    """Order a rematch (exclusive) and deletions of unassigned recordings (shared).
+    """Order a rematch run (exclusive) with other assignments and deletions (shared).
 
-    PostgreSQL only: a deletion checks "unassigned" then marks the row; a
-    rematch running at the same moment could assign it in between, since it
-    no longer updates the row. SQLite serialises writers already.
+    PostgreSQL only (SQLite serialises writers already), held to commit: a
+    deletion checks "unassigned" then marks the row, and a run, which no
+    longer updates the row, could assign it in between; a run copies its
+    pairs in without ON CONFLICT, so no one else may add a pair meanwhile.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
@@ -148,6 +155,38 @@ def _insert_pairs(
     return sorted((str(rid), int(rec)) for rid, rec in rows)  # chain order: stable, readable
 
 
+# A run's pairs on PostgreSQL: a plain SELECT may run in parallel workers, an
+# INSERT ... SELECT may not (PostgreSQL 15).
+_RUN_PAIRS = (
+    "SELECT DISTINCT r.id, p.record_id "
+    "FROM recordings r JOIN crm_phones p ON p.e164 = r.customer_e164 "
+    "WHERE r.state = 'unassigned' AND r.customer_e164 IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM assignments a WHERE a.recording_id = r.id)"
+)
+
+
+def _copy_run(session: Session, actor: str, now: datetime, run: str) -> list[tuple[str, int]]:
+    """A run's pairs on PostgreSQL: one (parallel) SELECT, then COPY into assignments.
+
+    Safe without ON CONFLICT: everything that inserts assignments holds the
+    assigning lock (``lock_assigning``), this run exclusively, so no pair can
+    appear between the SELECT (whose snapshot is taken after the lock) and the COPY.
+    """
+    pairs = sorted((str(rid), int(rec)) for rid, rec in session.execute(text(_RUN_PAIRS)))
+    if pairs:
+        driver: Any = session.connection().connection.driver_connection  # psycopg's own
+        with (
+            driver.cursor() as cur,
+            cur.copy(
+                "COPY assignments (recording_id, record_id, how, assigned_at, assigned_by, run) "
+                "FROM STDIN"
+            ) as cp,
+        ):
+            for rid, rec in pairs:
+                cp.write_row((rid, rec, RUN_ACTION, now, actor, run))
+    return pairs
+
+
 def recording_trail(
     session: Session,
     recording_id: str,
@@ -160,9 +199,12 @@ def recording_trail(
 
     A run is one chained entry for all its pairs; this recording's part of it
     is its assignment row (how, when, by whom, which record), shown as an
-    ``assign`` entry with the run's entry id and ``detail`` naming the run.
+    ``assign`` entry with the run's entry id (its place in the chain's order)
+    and ``detail`` naming the run. Paged as ``audit.read``.
     """
-    own = audit.read(session, recording_id=recording_id, limit=limit + offset)
+    own = audit.read(
+        session, recording_id=recording_id, limit=limit + offset, newest_first=newest_first
+    )
     runs = session.execute(
         select(Assignment, AuditEntry.id, AuditEntry.detail)
         .join(
@@ -187,7 +229,7 @@ def recording_trail(
         if detail.get("run") == a.run  # (two runs in the same microsecond: each its own)
     ]
     merged = sorted(
-        [*own, *mine], key=lambda e: (e.at, e.id, e.record_id or 0), reverse=newest_first
+        [*own, *mine], key=lambda e: (e.id, e.record_id or 0), reverse=newest_first
     )
     return merged[offset : offset + limit]
 

@@ -394,6 +394,7 @@ class StorageService:
                 raise RecordingDeleted(f"recording {recording_id} was deleted")
             if s.get(CrmRecord, record_id) is None:
                 raise RecordNotFound(f"no CRM record {record_id}")
+            matching.lock_assigning(s, exclusive=False)  # not during a rematch run's copy
             if s.get(Assignment, (recording_id, record_id)) is None:
                 now = utcnow()
                 s.add(

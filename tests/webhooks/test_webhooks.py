@@ -96,6 +96,36 @@ async def test_each_event_arrives_signed_once(
     assert again.queued == again.delivered == 0 and len(receiver.deliveries) == 5
 
 
+async def test_a_rematch_run_announces_each_assignment_once(
+    svc: StorageService, receiver: Receiver, tmp_path: Path
+) -> None:
+    """One audit entry for the run, one recording.assigned per pair it made."""
+    rids = [
+        await svc.accept_segment(make_segment(tmp_path, number=f"+1 415 555 01{n}"))
+        for n in (11, 12, 13)
+    ]
+    (tmp_path / "late.csv").write_text(
+        "id,cell_phone,home_phone\nx1,+1 415 555 0111,\nx2,+1 415 555 0112,+1 415 555 0111\n"
+    )
+    await svc.import_crm(ADMIN, tmp_path / "late.csv", "individual")
+    assert await svc.rematch() == 2  # 0111 -> x1 and x2, 0112 -> x2, 0113 -> nobody
+    with svc.db.session() as s:
+        ext = {i: e for i, e in s.execute(select(CrmRecord.id, CrmRecord.external_id))}
+    worker = WebhookWorker(svc.db, svc.cfg.webhooks, FAST)
+    result = await worker.drain()
+    assert result.failed == 0 and receiver.refused == []
+    got = sorted(
+        (e["data"]["recording_id"], ext[e["data"]["record_id"]], e["data"]["how"])
+        for e in receiver.events.values()
+        if e["type"] == "recording.assigned"
+    )
+    want = [(rids[0], "x1", "rematch"), (rids[0], "x2", "rematch"), (rids[1], "x2", "rematch")]
+    assert got == sorted(want)
+    assert len({e["id"] for e in receiver.events.values()}) == len(receiver.events)
+    again = await worker.drain()  # the run entry is re-read (RESCAN): nothing queued twice
+    assert again.queued == again.delivered == 0
+
+
 async def test_receiver_outage_is_retried_with_backoff_exactly_once(
     svc: StorageService, receiver: Receiver, tmp_path: Path
 ) -> None:
