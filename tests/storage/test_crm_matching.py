@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from storage.errors import ImportFailed, PermissionDenied, RecordNotFound
+from storage.errors import ImportFailed, PermissionDenied, RecordingAssigned, RecordNotFound
 from storage.permissions import Actor
+from storage.search import SearchFilter, search
 from storage.service import StorageService
 from tests.storage.conftest import make_config, make_segment
 
@@ -155,3 +156,29 @@ async def test_import_from_an_existing_table(tmp_path: Path, sqlite_url: str) ->
     with pytest.raises(ImportFailed, match="no column"):
         await svc2.import_crm_table(ADMIN)
     svc.close()
+
+
+async def test_a_recording_a_run_assigned_is_assigned_to_every_reader(
+    service: StorageService, tmp_path: Path
+) -> None:
+    """The run does not rewrite the row; listing, search, counts and deletion still see it."""
+    hit, miss = [
+        await service.accept_segment(make_segment(tmp_path, number=f"415555012{i}"))
+        for i in (1, 2)
+    ]
+    write_csv(tmp_path / "late.csv", ["id,cell_phone", "y1,4155550121"])
+    await service.import_crm(ADMIN, tmp_path / "late.csv", "individual")
+    assert await service.rematch() == 1
+    with service.db.session() as s:  # the stored column was left alone
+        stored = s.execute(text("SELECT state FROM recordings WHERE id = :r"), {"r": hit})
+        assert stored.scalar_one() == "unassigned"
+    view = await service.get_recording(QA, hit)
+    assert view.state == "assigned" and len(view.record_ids) == 1
+    assert [v.id for v in await service.list_recordings(QA, state="unassigned")] == [miss]
+    assert [v.id for v in await service.list_recordings(QA, state="assigned")] == [hit]
+    page = search(service.db, QA, SearchFilter(state="assigned"))
+    assert [v.id for v in page.recordings] == [hit]
+    assert await service.counts() == {"assigned": 1, "unassigned": 1}
+    with pytest.raises(RecordingAssigned):
+        await service.delete_recording(ADMIN, hit, "unassigned only")
+    await service.delete_recording(ADMIN, miss, "junk")  # the other one is still deletable
