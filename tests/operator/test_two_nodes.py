@@ -339,8 +339,9 @@ async def test_two_nodes_share_the_work_without_doubles(site: Site, tmp_path: Pa
     assert sorted(int(o.split()[1]) for o, _ in results) in ([0, 20],), results
     pairs = site.sql("SELECT recording_id, record_id FROM assignments")
     assert len(pairs) == len(set(pairs)) == 20, pairs
-    audit = site.sql("SELECT recording_id FROM audit_log WHERE action = 'assign'")
-    assert sorted(r[0] for r in audit) == sorted(p[0] for p in pairs), audit
+    runs = site.sql("SELECT detail FROM audit_log WHERE action = 'rematch'")
+    assert len(runs) == 1 and runs[0][0]["assignments"] == 20, runs  # one entry for the run
+    assert site.sql("SELECT DISTINCT run FROM assignments") == [(runs[0][0]["run"],)]
 
     # -- retention on both nodes at once, then both drain the deletes ------------------
     both = [
