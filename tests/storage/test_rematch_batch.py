@@ -12,13 +12,15 @@ import hashlib
 import random
 import threading
 from datetime import datetime
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from storage import audit, erasure, matching
+from storage import audit, erasure, matching, retention
 from storage.db import Database, open_database
+from storage.errors import RecordingAssigned
 from storage.models import Recording
 
 NOW = "2024-05-01 00:00:00"
@@ -184,6 +186,43 @@ def test_two_nodes_rematching_at_once_assign_each_pair_once(db_url: str) -> None
         assert not errors, errors
         assert sum(counts) == len({r for r, _ in want})
         _check_result(db, want)
+    finally:
+        other.dispose()
+        db.dispose()
+
+
+def test_a_deletion_racing_a_run_does_not_delete_what_it_assigns(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The run leaves the row alone, so the assigning lock (PostgreSQL) must order them."""
+    db = open_database(db_url)
+    other = open_database(db_url)  # the deleting node
+    try:
+        want = _load(db, 60, seed=13)
+        rid, _ = min(want)
+        errors: list[BaseException] = []
+
+        def delete() -> None:
+            try:
+                with other.session() as s:
+                    rec = s.get(Recording, rid)  # PostgreSQL: read before the run commits
+                    assert rec is not None
+                    retention.tombstone(
+                        s, rec, actor="qa", reason="unassigned", allow_assigned=False,
+                        store_root=tmp_path, remote=False, outcome=retention.DeleteOutcome(),
+                    )  # fmt: skip
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        deleter = threading.Thread(target=delete)
+        with db.session() as s:
+            matching.rematch(s, "nightly")
+            deleter.start()
+            deleter.join(1.0)  # it now waits for the run (PostgreSQL: the lock; SQLite: the writer)
+        deleter.join(60)
+        assert [type(e) for e in errors] == [RecordingAssigned], errors
+        with db.session() as s:
+            assert s.scalar(select(Recording.state).where(Recording.id == rid)) == "assigned"
     finally:
         other.dispose()
         db.dispose()
