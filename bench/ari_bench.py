@@ -231,6 +231,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--window", type=float, default=None, help="seconds measured per run")
+    parser.add_argument("--detail", action="store_true", help="print every track's analysis")
     parser.add_argument("--sizes", type=int, nargs="+", help="numbers of concurrent calls")
     parser.add_argument(
         "--formats",
@@ -277,6 +278,10 @@ async def main() -> None:
             print(f"  N = {n}")
             for kind in ("baseline", "callrec"):
                 print("  " + loss_report(results, kind))
+                if args.detail:
+                    for r in results:
+                        if r.path_kind == kind:
+                            print("      " + r.describe())
     finally:
         await truth.close()
         sandbox.stop(inst)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import wave
 from array import array
@@ -216,11 +217,19 @@ class CelTruth:
 
         self.ami = Ami(AmiAddress(host, port, user, secret))
         self.truth = GroundTruth()
+        self.tones_at: dict[str, float] = {}  # uniqueid of a ;2 half -> its tone-time zero
 
     async def start(self) -> None:
         self.ami.on("CEL", self._feed)
         self.ami.on("Hangup", self._feed)
+        self.ami.on("UserEvent", self._tones)
         await self.ami.connect()
+
+    def _tones(self, event: dict[str, str]) -> None:
+        """A timed party's own note of when its tones began (the dialplan's UserEvent)."""
+        if event.get("UserEvent") == "CallrecTones" and event.get("Uniqueid"):
+            with contextlib.suppress(TypeError, ValueError):
+                self.tones_at[event["Uniqueid"]] = float(event.get("At", ""))
 
     def _feed(self, event: dict[str, str]) -> None:
         self.truth.feed(event)
@@ -262,7 +271,10 @@ class CelTruth:
             return None
         span, _ = found
         half_span, half_id = half
-        answered = half_span.answers.get(half_id)
+        # Tone-time zero is when the party's tones began; its answer is
+        # up to 0.5 s earlier (Answer() waits for media), which would read
+        # as loss at the tail.
+        answered = self.tones_at.get(half_id, half_span.answers.get(half_id))
         if answered is None or span.bridged_at is None or span.unbridged_at is None:
             return None
         return (
@@ -280,6 +292,17 @@ class TrackResult:
     loss: TrackLoss
     head: float
     tail: float
+    expected: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def describe(self) -> str:
+        seconds, opens, closes = self.expected
+        first = self.loss.runs[0] if self.loss.runs else None
+        last = self.loss.runs[-1] if self.loss.runs else None
+        return (
+            f"{self.path_kind:>8} {self.leg:<8} ratio {self.ratio:.3f} bridged {seconds:.2f}s "
+            f"tone-times {opens:.2f}..{closes:.2f}; file {self.loss.describe()}; "
+            f"first {first}; last {last}; head {self.head:.2f} tail {self.tail:.2f}"
+        )
 
 
 def judge(
@@ -288,7 +311,9 @@ def judge(
     if expected is None or expected[0] <= 0:
         return None
     seconds, opens, closes = expected
-    return TrackResult(kind, leg, loss.seconds / seconds, loss, loss.head(opens), loss.tail(closes))
+    return TrackResult(
+        kind, leg, loss.seconds / seconds, loss, loss.head(opens), loss.tail(closes), expected
+    )
 
 
 def loss_report(results: list[TrackResult], kind: str) -> str:
