@@ -63,7 +63,6 @@ CUSTOMER = "Local/customer-timed@callrec-sim/n"  # parties whose audio encodes t
 AGENT = "Local/agent-timed@callrec-sim/n"
 
 
-
 class TimingClient(AriClient):
     """The app's ARI client, timing each call from the StasisStart of its last
     party to the RecordingStarted of its last first-segment capture (the app
