@@ -121,7 +121,29 @@ async def wait_until(pred: Any, timeout: float, what: str) -> None:
 
 
 async def hang_up_all(ari: AriClient) -> None:
+    """The customers hang up, as they would; the rest is the system's to end.
+
+    Hanging up every channel would also kill callrec's snoop channels while
+    their parties are still bridged, and read as audio lost at the tail.
+    """
     for channel in await ari.list_channels():
+        if not str(channel.get("name", "")).startswith("Local/customer-timed"):
+            continue
+        try:
+            await ari.hangup(channel["id"])
+        except AriError:
+            pass
+
+    async def quiet() -> bool:
+        return not any(
+            str(c.get("name", "")).startswith("Local/") for c in await ari.list_channels()
+        )
+
+    try:
+        await wait_until(quiet, 60, "the parties to hang up")
+    except RuntimeError as exc:
+        print(f"warning: {exc}; hanging up what is left")
+    for channel in await ari.list_channels():  # anything left over
         try:
             await ari.hangup(channel["id"])
         except AriError:
