@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.agi.conftest import CUSTOMER_HZ, NY_NUMBER, AgiEnv, host_file, wait_for
+from tests.agi.conftest import CUSTOMER_HZ, NY_NUMBER, AgiEnv, host_file
 from tests.support.audio import holds
 from tests.support.baresip import Baresip
 from tests.support.baresip_audio import assert_one_pause
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.baresip]
 

@@ -91,6 +91,7 @@ class Baresip:
         self._tokens = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._dialled: asyncio.Queue[BaresipCall] = asyncio.Queue()
+        self._closed: BaresipError | None = None
 
     @property
     def uri(self) -> str:
@@ -126,13 +127,22 @@ class Baresip:
 
     async def start(self, timeout: float = 15.0) -> None:
         exe = shutil.which("baresip")
-        assert exe, "baresip (Debian package baresip) is required: scripts/setup installs it"
+        assert exe, "baresip (Debian package baresip-core) is required: scripts/setup installs it"
         self._write_config()
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 exe, "-f", str(self.home), "-s", "-v",
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
+        try:
+            await self._connect(timeout)
+        except BaseException:
+            await self.close()  # never leave the process behind a failed start
+            raise
+        self._task = asyncio.ensure_future(self._read())
+
+    async def _connect(self, timeout: float) -> None:
+        assert self.proc is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -142,14 +152,13 @@ class Baresip:
                 self._reader, self._writer = await asyncio.open_connection(
                     "127.0.0.1", self.ctrl_port
                 )
-                break
+                return
             except OSError:
                 if loop.time() > deadline:
                     raise BaresipError(
                         f"baresip's ctrl_tcp never listened:\n{self.trace()}"
                     ) from None
                 await asyncio.sleep(0.1)
-        self._task = asyncio.ensure_future(self._read())
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -179,8 +188,17 @@ class Baresip:
     async def _read(self) -> None:
         assert self._reader is not None
         while True:
-            length = await self._reader.readuntil(b":")
-            data = await self._reader.readexactly(int(length[:-1]) + 1)
+            try:
+                length = await self._reader.readuntil(b":")
+                data = await self._reader.readexactly(int(length[:-1]) + 1)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                gone = BaresipError(f"baresip's ctrl_tcp connection closed ({exc!r})")
+                for waiting in self._replies.values():
+                    if not waiting.done():
+                        waiting.set_exception(gone)
+                self._replies.clear()
+                self._closed = gone
+                return
             msg = json.loads(data[:-1])
             if msg.get("response"):
                 fut = self._replies.pop(str(msg.get("token")), None)
@@ -212,6 +230,8 @@ class Baresip:
     async def command(self, command: str, params: str = "") -> str:
         """Run one of baresip's commands; its text answer, or BaresipError."""
         assert self._writer is not None, "start() first"
+        if self._closed is not None:
+            raise self._closed
         token = str(next(self._tokens))
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[token] = fut
