@@ -114,6 +114,20 @@ def test_a_full_length_track_that_lost_speech_to_silence_is_not_whole(tmp_path: 
     assert "stricter" in report and "short 1/1" in report
 
 
+def test_a_real_snoop_track_of_a_stalled_call(tmp_path: Path) -> None:
+    """A real capture: the call's bridge threads stopped for 0.9 s (bench/stall_threads.py).
+    The snoop wrote 0.9 s of zeros, then flushed 0.5 s of the late speech; the
+    other 0.4 s stayed queued (lost at the hangup, outside this excerpt)."""
+    real = ROOT / "tests" / "verification" / "fixtures" / "snoop_stalled_writer.wav"
+    loss = common.analyse_track(real, common.CUSTOMER_TONES)
+    assert loss.seconds == pytest.approx(5.0)
+    [(at, length)] = loss.silences
+    assert at == pytest.approx(1.9, abs=0.03) and length == pytest.approx(0.9, abs=0.03)
+    [(at, lost)] = loss.gaps
+    assert lost == pytest.approx(0.5, abs=0.04) and 1.9 < at < 3.0
+    assert loss.intact == pytest.approx(4.1, abs=0.05)
+
+
 def test_a_pause_in_the_party_speech_loses_nothing(tmp_path: Path) -> None:
     """The party's own tones stalled for 0.9 s and went on where they were: the file
     holds all the speech (and the silence), which is not capture loss."""

@@ -1,9 +1,12 @@
 """A track of the right length with a hole in it is not whole: verification finds
 runs of digital silence inside heard audio, and says where they are.
 
-The fixtures are real Asterisk captures from the N = 50 call bench: a MixMonitor
-track from a saturated machine (its party's tones stop for 0.18-0.6 s at a time
-while the file runs on in exact zeros) and a snoop track from a quiet one (one
+The fixtures are real Asterisk captures from the call bench (bench/ari_bench.py):
+a snoop track whose call had its bridge threads stopped for 0.9 s
+(bench/stall_threads.py: the snoop wrote 0.9 s of zeros, then dropped 0.5 s of
+the speech that arrived late; the file is full length), a MixMonitor track from
+a saturated machine (its party's tones stop for 0.18-0.6 s at a time while the
+file runs on in exact zeros) and a snoop track from a quiet N = 50 run (one
 20 ms frame of zeros, the snoop's tick finding its audiohook a frame short:
 jitter, not a hole).
 """
@@ -31,6 +34,7 @@ from tests.storage.conftest import make_segment
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SATURATED = FIXTURES / "mixmonitor_saturated_hole.wav"
+STALLED = FIXTURES / "snoop_stalled_writer.wav"
 WHOLE = FIXTURES / "snoop_whole.wav"
 RATE = 8000
 
@@ -66,6 +70,12 @@ def test_each_channel_of_a_stereo_file_is_judged() -> None:
     stereo = array("h", (s for pair in zip(left, right, strict=True) for s in pair))
     [(at, length)] = find_holes(stereo, RATE, channels=2)
     assert at == pytest.approx(1.0, abs=0.001) and length == pytest.approx(0.3, abs=0.001)
+
+
+def test_real_snoop_capture_of_a_stalled_call_has_its_hole_found() -> None:
+    track = read_track(STALLED)
+    assert track.seconds == pytest.approx(5.0)
+    assert [(round(at, 2), round(n, 2)) for at, n in track.holes] == [(1.90, 0.90)]
 
 
 def test_real_saturated_capture_has_its_holes_found() -> None:
