@@ -77,9 +77,9 @@ def playtones(freqs: tuple[int, ...]) -> str:
 @dataclass
 class Run:
     """One tone of the sequence as the file holds it: ``index`` is the tone's place
-    in the party's speech counted from the file's first tone (not wrapped at
-    PERIOD); ``seconds`` is how much of it the file holds, silence inside not
-    counted (so a run can be shorter than end - start)."""
+    in the party's speech, the first tone's place in the sequence counted on
+    from there without wrapping at PERIOD; ``seconds`` is how much of it the
+    file holds, silence inside not counted (so it can be less than end - start)."""
 
     index: int
     start: float  # seconds into the file
