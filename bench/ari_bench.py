@@ -63,7 +63,6 @@ CUSTOMER = "Local/customer-timed@callrec-sim/n"  # parties whose audio encodes t
 AGENT = "Local/agent-timed@callrec-sim/n"
 
 
-
 class TimingClient(AriClient):
     """The app's ARI client, timing each call from the StasisStart of its last
     party to the RecordingStarted of its last first-segment capture (the app
@@ -122,7 +121,29 @@ async def wait_until(pred: Any, timeout: float, what: str) -> None:
 
 
 async def hang_up_all(ari: AriClient) -> None:
+    """The customers hang up, as they would; the rest is the system's to end.
+
+    Hanging up every channel would also kill callrec's snoop channels while
+    their parties are still bridged, and read as audio lost at the tail.
+    """
     for channel in await ari.list_channels():
+        if not str(channel.get("name", "")).startswith("Local/customer-timed"):
+            continue
+        try:
+            await ari.hangup(channel["id"])
+        except AriError:
+            pass
+
+    async def quiet() -> bool:
+        return not any(
+            str(c.get("name", "")).startswith("Local/") for c in await ari.list_channels()
+        )
+
+    try:
+        await wait_until(quiet, 60, "the parties to hang up")
+    except RuntimeError as exc:
+        print(f"warning: {exc}; hanging up what is left")
+    for channel in await ari.list_channels():  # anything left over
         try:
             await ari.hangup(channel["id"])
         except AriError:
@@ -231,6 +252,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--window", type=float, default=None, help="seconds measured per run")
+    parser.add_argument("--detail", action="store_true", help="print every track's analysis")
     parser.add_argument("--sizes", type=int, nargs="+", help="numbers of concurrent calls")
     parser.add_argument(
         "--formats",
@@ -277,6 +299,10 @@ async def main() -> None:
             print(f"  N = {n}")
             for kind in ("baseline", "callrec"):
                 print("  " + loss_report(results, kind))
+                if args.detail:
+                    for r in results:
+                        if r.path_kind == kind:
+                            print("      " + r.describe())
     finally:
         await truth.close()
         sandbox.stop(inst)
