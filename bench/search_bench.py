@@ -240,6 +240,11 @@ def cases(rng: random.Random, n: int) -> list[Case]:
         Case("duration >= 20 min, longest", SearchFilter(min_duration=1200),
              f"SELECT {COLS} FROM recordings WHERE {allowed} AND duration_seconds >= 1200 "
              f"ORDER BY duration_seconds DESC, id DESC LIMIT {PAGE + 1}", {}, sort="-duration"),
+        Case("state unassigned", SearchFilter(state="unassigned"),
+             f"SELECT {COLS} FROM recordings WHERE state = 'unassigned' {newest}", {}),
+        Case("state assigned + agent", SearchFilter(state="assigned", agent=agent),
+             f"SELECT {COLS} FROM recordings WHERE state = 'assigned' AND agent = :a {newest}",
+             {"a": agent}),
         Case("agent, deep page (cursor)", SearchFilter(agent=agent),
              f"SELECT {COLS} FROM recordings WHERE {allowed} AND agent = :a AND "
              f"(started_at, id) < (:k, :i) {newest}",
