@@ -7,6 +7,7 @@ must stay in step (``tests/storage/test_schema.py`` compares them).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -22,8 +24,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     case,
     exists,
+    false,
+    or_,
     text,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
@@ -138,6 +143,27 @@ class Recording(Base):
         Index("ix_recordings_duration_id", "duration_seconds", "id"),
         Index("ix_recordings_outcome_started", "verification_outcome", "started_at", "id"),
     )
+
+
+def state_in(states: Iterable[str]) -> ColumnElement[bool]:
+    """``Recording.state IN states``, written on the stored column so an index serves it.
+
+    Filtering on the derived ``state`` (a CASE) makes the database evaluate it
+    row by row; this form tests ``stored_state`` (indexed) and asks for the
+    assignment (a primary-key probe) only for the stored "unassigned" rows
+    whose answer depends on it. Use it in every WHERE on the state.
+    """
+    want = set(states)
+    stored = [s for s in (ASSIGNED, DELETED) if s in want]
+    if ASSIGNED in want and UNASSIGNED in want:
+        return Recording.stored_state.in_([*stored, UNASSIGNED])
+    assigned = exists().where(Assignment.recording_id == Recording.id)
+    arms: list[ColumnElement[bool]] = [Recording.stored_state.in_(stored)] if stored else []
+    if ASSIGNED in want:
+        arms.append(and_(Recording.stored_state == UNASSIGNED, assigned))
+    elif UNASSIGNED in want:
+        arms.append(and_(Recording.stored_state == UNASSIGNED, ~assigned))
+    return or_(*arms) if arms else false()
 
 
 class RecordingFile(Base):

@@ -29,6 +29,7 @@ from storage.models import (
     NumberHold,
     Recording,
     RecordingFile,
+    state_in,
 )
 from storage.outbox import enqueue_delete
 from storage.timeutil import utcnow
@@ -142,7 +143,7 @@ def retention_candidates(session: Session, rule: RetentionRule, limit: int = 100
     cutoff = utcnow() - timedelta(days=rule.days)
     states = [UNASSIGNED, ASSIGNED] if rule.include_assigned else [UNASSIGNED]
     q = select(Recording.id).where(
-        Recording.state.in_(states),
+        state_in(states),
         Recording.started_at < cutoff,
         Recording.legal_hold.is_(False),
         ~exists().where(NumberHold.e164 == Recording.customer_e164),
@@ -162,7 +163,7 @@ def sweep_deleted_files(session: Session, store_root: Path, limit: int = 10000) 
     rows = session.scalars(
         select(RecordingFile.path)
         .join(Recording, Recording.id == RecordingFile.recording_id)
-        .where(Recording.state == DELETED)
+        .where(Recording.stored_state == DELETED)
         .limit(limit)
     ).all()
     return [store_root / p for p in rows if (store_root / p).exists()]

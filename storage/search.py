@@ -35,6 +35,7 @@ from storage.models import (
     Assignment,
     Recording,
     RecordingFile,
+    state_in,
 )
 from storage.permissions import Actor, listable_states
 from storage.phones import require_e164
@@ -171,7 +172,7 @@ def build_query(
 ) -> Select[Recording]:
     """The SELECT for one search (no limit, no cursor): filters and order."""
     r = Recording
-    q = select(r).where(r.state.in_(states))
+    q = select(r).where(state_in(states))
     if filt.started_from is not None:
         q = q.where(r.started_at >= filt.started_from)
     if filt.started_to is not None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from storage import audit, crm, crypto, erasure, ingest, matching, outbox, retention
@@ -45,6 +45,7 @@ from storage.models import (
     NumberHold,
     Recording,
     RecordingFile,
+    state_in,
 )
 from storage.permissions import SYSTEM, Actor, Permission, listable_states
 from storage.phones import require_e164
@@ -280,7 +281,7 @@ class StorageService:
         """Recordings the actor may see, newest first; an explicit state must be allowed."""
         allowed = listable_states(actor, state)
         with self.db.session() as s:
-            q = select(Recording).where(Recording.state.in_(allowed))
+            q = select(Recording).where(state_in(allowed))
             if actor.agent_scope is not None:
                 q = q.where(Recording.agent == actor.agent_scope)
             if customer_number is not None:
@@ -653,9 +654,22 @@ class StorageService:
 
     @_in_thread
     def counts(self) -> dict[str, int]:
+        """Recordings per state: the stored states by their index, then the stored
+        "unassigned" ones a rematch run assigned moved over (one probe per assignment)."""
         with self.db.session() as s:
-            rows = s.execute(select(Recording.state, func.count()).group_by(Recording.state))
-            return {str(state): int(n) for state, n in rows}
+            rows = s.execute(
+                select(Recording.stored_state, func.count()).group_by(Recording.stored_state)
+            )
+            out = {str(state): int(n) for state, n in rows}
+            moved = s.scalar(
+                select(func.count(distinct(Assignment.recording_id)))
+                .join(Recording, Recording.id == Assignment.recording_id)
+                .where(Recording.stored_state == UNASSIGNED)
+            )
+        if moved:
+            out[ASSIGNED] = out.get(ASSIGNED, 0) + moved
+            out[UNASSIGNED] -= moved
+        return {state: n for state, n in out.items() if n}
 
 
 def _mask(e164: str) -> str:
