@@ -3,7 +3,7 @@
     python bench/search_bench.py [--quick] [--rows N] [--sqlite-rows N] [--reps N]
 
 Loads ``--rows`` recordings (default 10,000,000; ``--quick`` 100,000) with one
-capture verification each into a throwaway PostgreSQL cluster by bulk COPY,
+capture verification each (and an assignment row each assigned one) into a throwaway PostgreSQL cluster by bulk COPY,
 and ``--sqlite-rows`` (default a tenth, at most 1,000,000) into SQLite. Then
 runs typical searches through ``storage.search.search`` (validation, keyset
 query, the page's files, assignments and outcomes, the audit entry) and, in
@@ -91,6 +91,9 @@ REC_COLS = (
     "verification_outcome"
 )
 VER_COLS = "id, recording_id, call_id, agent, campaign, outcome, reason, details, checked_at"
+ASG_COLS = "recording_id, record_id, how, assigned_at, assigned_by"
+CRM_COLS = "id, kind, external_id, source, created_at, updated_at"
+N_RECORDS = 100_000  # CRM records the assigned recordings point at
 
 
 def rec_values(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -107,6 +110,18 @@ def ver_values(row: tuple[Any, ...]) -> tuple[Any, ...]:
     rid, agent, camp, *_rest, started, dur, _state, _flags, outcome = row
     return ("v" + rid[1:], rid, "c" + rid, agent, camp, outcome, "bench", "{}",
             started + timedelta(seconds=dur + 60))  # fmt: skip
+
+
+def asg_values(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The assignment row of an assigned recording (every assigned one has one), else None."""
+    rid, *_rest, started, _dur, state, _flags, _outcome = row
+    if state != "assigned":
+        return None
+    return (rid, 1 + int(rid[:8], 16) % N_RECORDS, "auto", started, "bench")
+
+
+def crm_values() -> Iterator[tuple[Any, ...]]:
+    return ((i, "individual", str(i), "bench", START, START) for i in range(1, N_RECORDS + 1))
 
 
 def _copy_text(rows: list[tuple[Any, ...]]) -> str:
@@ -140,7 +155,12 @@ def load_postgres(db: Database, n: int) -> float:
                 cp.write(_copy_text([rec_values(r) for r in batch]))
             with cur.copy(f"COPY verifications ({VER_COLS}) FROM STDIN") as cp:
                 cp.write(_copy_text([ver_values(r) for r in batch]))
+            with cur.copy(f"COPY assignments ({ASG_COLS}) FROM STDIN") as cp:
+                cp.write(_copy_text([a for r in batch if (a := asg_values(r))]))
             batch.clear()
+
+        with cur.copy(f"COPY crm_records ({CRM_COLS}) FROM STDIN") as cp:
+            cp.write(_copy_text(list(crm_values())))
 
         for row in Gen().rows(n):
             batch.append(row)
@@ -155,6 +175,7 @@ def load_postgres(db: Database, n: int) -> float:
             cur.execute(ddl)
         cur.execute("ANALYZE recordings")
         cur.execute("ANALYZE verifications")
+        cur.execute("ANALYZE assignments")
         raw.commit()
     finally:
         raw.close()
@@ -169,6 +190,11 @@ def load_sqlite(path: Path, n: int) -> None:
     t0 = time.perf_counter()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
+    conn.executemany(
+        f"INSERT INTO crm_records ({CRM_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+        ([v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v for v in r]
+         for r in crm_values()),
+    )  # fmt: skip
     rows = Gen().rows(n)
     while chunk := [r for _, r in zip(range(50_000), rows, strict=False)]:
 
@@ -183,6 +209,10 @@ def load_sqlite(path: Path, n: int) -> None:
         conn.executemany(
             f"INSERT INTO verifications ({VER_COLS}) VALUES ({', '.join('?' * 9)})",
             ([iso(v) for v in ver_values(r)] for r in chunk),
+        )
+        conn.executemany(
+            f"INSERT INTO assignments ({ASG_COLS}) VALUES (?, ?, ?, ?, ?)",
+            ([iso(v) for v in a] for r in chunk if (a := asg_values(r))),
         )
     conn.commit()
     conn.execute("ANALYZE")
