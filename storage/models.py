@@ -29,6 +29,7 @@ from sqlalchemy import (
     exists,
     false,
     or_,
+    select,
     text,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
@@ -149,20 +150,30 @@ def state_in(states: Iterable[str]) -> ColumnElement[bool]:
     """``Recording.state IN states``, written on the stored column so an index serves it.
 
     Filtering on the derived ``state`` (a CASE) makes the database evaluate it
-    row by row; this form tests ``stored_state`` (indexed) and asks for the
-    assignment (a primary-key probe) only for the stored "unassigned" rows
-    whose answer depends on it. Use it in every WHERE on the state.
+    row by row under a guessed selectivity, which costs PostgreSQL its ordered
+    index walks (and adds JIT); this form tests ``stored_state`` and asks for
+    the assignment only for the stored "unassigned" rows whose answer depends
+    on it. The ask is a scalar subquery, not EXISTS: inside an OR PostgreSQL
+    may run an EXISTS as one hash of the whole ``assignments`` table, sized
+    for the full scan it plans rather than the page a LIMIT reads; a scalar
+    subquery is one primary-key probe per row it reaches. Use it in every
+    WHERE on the state.
     """
     want = set(states)
     stored = [s for s in (ASSIGNED, DELETED) if s in want]
     if ASSIGNED in want and UNASSIGNED in want:
         return Recording.stored_state.in_([*stored, UNASSIGNED])
-    assigned = exists().where(Assignment.recording_id == Recording.id)
+    first = (
+        select(Assignment.recording_id)
+        .where(Assignment.recording_id == Recording.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     arms: list[ColumnElement[bool]] = [Recording.stored_state.in_(stored)] if stored else []
     if ASSIGNED in want:
-        arms.append(and_(Recording.stored_state == UNASSIGNED, assigned))
+        arms.append(and_(Recording.stored_state == UNASSIGNED, first.is_not(None)))
     elif UNASSIGNED in want:
-        arms.append(and_(Recording.stored_state == UNASSIGNED, ~assigned))
+        arms.append(and_(Recording.stored_state == UNASSIGNED, first.is_(None)))
     return or_(*arms) if arms else false()
 
 
