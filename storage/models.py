@@ -153,28 +153,37 @@ def state_in(states: Iterable[str]) -> ColumnElement[bool]:
     row by row under a guessed selectivity, which costs PostgreSQL its ordered
     index walks (and adds JIT); this form tests ``stored_state`` and asks for
     the assignment only for the stored "unassigned" rows whose answer depends
-    on it. The ask is a scalar subquery, not EXISTS: inside an OR PostgreSQL
-    may run an EXISTS as one hash of the whole ``assignments`` table, sized
-    for the full scan it plans rather than the page a LIMIT reads; a scalar
-    subquery is one primary-key probe per row it reaches. Use it in every
-    WHERE on the state.
+    on it. "unassigned" alone is a NOT EXISTS that PostgreSQL turns into an
+    anti-join it estimates well. Inside an OR the ask is a scalar subquery
+    instead: there PostgreSQL may run an EXISTS as one hash of the whole
+    ``assignments`` table, sized for the full scan it plans rather than the
+    page a LIMIT reads; a scalar subquery is one primary-key probe per row it
+    reaches. Use it in every WHERE on the state.
     """
     want = set(states)
     stored = [s for s in (ASSIGNED, DELETED) if s in want]
     if ASSIGNED in want and UNASSIGNED in want:
         return Recording.stored_state.in_([*stored, UNASSIGNED])
+    if not stored:
+        if UNASSIGNED not in want:
+            return false()
+        return and_(
+            Recording.stored_state == UNASSIGNED,
+            ~exists().where(Assignment.recording_id == Recording.id),
+        )
     first = (
         select(Assignment.recording_id)
         .where(Assignment.recording_id == Recording.id)
         .limit(1)
         .scalar_subquery()
     )
-    arms: list[ColumnElement[bool]] = [Recording.stored_state.in_(stored)] if stored else []
     if ASSIGNED in want:
-        arms.append(and_(Recording.stored_state == UNASSIGNED, first.is_not(None)))
+        rest = and_(Recording.stored_state == UNASSIGNED, first.is_not(None))
     elif UNASSIGNED in want:
-        arms.append(and_(Recording.stored_state == UNASSIGNED, first.is_(None)))
-    return or_(*arms) if arms else false()
+        rest = and_(Recording.stored_state == UNASSIGNED, first.is_(None))
+    else:
+        return Recording.stored_state.in_(stored)
+    return or_(Recording.stored_state.in_(stored), rest)
 
 
 class RecordingFile(Base):
