@@ -3,8 +3,9 @@
     python bench/search_bench.py [--quick] [--rows N] [--sqlite-rows N] [--reps N]
 
 Loads ``--rows`` recordings (default 10,000,000; ``--quick`` 100,000) with one
-capture verification each (and an assignment row each assigned one) into a throwaway PostgreSQL cluster by bulk COPY,
-and ``--sqlite-rows`` (default a tenth, at most 1,000,000) into SQLite. Then
+capture verification each, and an assignment row each assigned one, into a
+throwaway PostgreSQL cluster by bulk COPY, and ``--sqlite-rows`` (default a
+tenth, at most 1,000,000) into SQLite. Then
 runs typical searches through ``storage.search.search`` (validation, keyset
 query, the page's files, assignments and outcomes, the audit entry) and, in
 the same run and interleaved, the plain hand-written indexed SELECT returning
