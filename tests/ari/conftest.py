@@ -17,3 +17,14 @@ async def stack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIter
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+async def mixstack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIterator[Stack]:
+    """The same stack with its Stasis captures made by MixMonitor over AMI."""
+    s = Stack(asterisk, tmp_path, capture="mixmonitor")
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.close()
