@@ -61,6 +61,7 @@ from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from callrec import sandbox
 from policy import load_config
+from storage.segment import FinishedSegment
 
 TICK = os.sysconf("SC_CLK_TCK")
 FORMATS = ""
@@ -106,6 +107,33 @@ class TimingClient(AriClient):
 
     def latencies(self) -> list[float]:
         return [t - self.arrived[c] for c, t in self.recording.items() if c in self.arrived]
+
+
+class LaterSink:
+    """Keeps the delivered segments and analyses them once every call ended.
+
+    Analysing each track as it is delivered ran the tone analysis (CPU-heavy
+    Python) while the calls not yet hung up were still being captured: on 2
+    cores it starved Asterisk and read as ~0.9 s "gaps" in the last calls'
+    tracks. The baseline's files are analysed after its calls ended too.
+    """
+
+    def __init__(self) -> None:
+        self.segments: list[FinishedSegment] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.segments)
+
+    async def accept_segment(self, segment: FinishedSegment) -> str:
+        self.segments.append(segment)
+        return segment.recording_id
+
+    async def analyse(self) -> AnalysingSink:
+        sink = AnalysingSink()
+        for segment in self.segments:
+            await sink.accept_segment(segment)
+        return sink
 
 
 async def pace(i: int, start: float) -> None:
@@ -213,7 +241,7 @@ async def through_app(
     (tmp / "callrec.toml").write_text(POLICY)
     config = load_config(tmp / "callrec.toml")
     registry = CallRegistry()
-    sink = AnalysingSink()
+    sink = LaterSink()
     client = TimingClient(inst.ari_url, inst.ari_user, inst.ari_password, inst.app)
     ami = None
     if capture == "mixmonitor":
@@ -255,8 +283,9 @@ async def through_app(
 
     await wait_until(delivered, 120, "segments delivered")
     await asyncio.sleep(1.0)  # the last CEL bridge exits
+    analysed = await sink.analyse()
     results: list[TrackResult] = []
-    for call_id, legs in sink.tracks.items():
+    for call_id, legs in analysed.tracks.items():
         ids = parties.get(call_id, {})
         names = {role: _name(truth, ids.get(role, "")) for role in ("agent", "customer")}
         for leg, loss in legs.items():
