@@ -159,7 +159,7 @@ class DtmfSettings(_Strict):
 class AriSettings(_Strict):
     # How the Stasis path captures a segment: a snoop channel and an ARI
     # recording per leg, or MixMonitor on the agent's channel started over AMI.
-    capture: Literal["snoop", "mixmonitor"] = "snoop"
+    capture: Literal["snoop", "mixmonitor"] = "mixmonitor"
 
 
 class ServiceSettings(_Strict):

@@ -20,9 +20,9 @@ async def stack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIter
 
 
 @pytest.fixture
-async def mixstack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIterator[Stack]:
-    """The same stack with its Stasis captures made by MixMonitor over AMI."""
-    s = Stack(asterisk, tmp_path, capture="mixmonitor")
+async def snoopstack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIterator[Stack]:
+    """The same stack capturing with snoops (``[ari] capture = "snoop"``)."""
+    s = Stack(asterisk, tmp_path, capture="snoop")
     await s.start()
     try:
         yield s

@@ -131,7 +131,7 @@ class Stack:
         asterisk: Instance,
         tmp: Path,
         policy_text: str = POLICY,
-        capture: CaptureKind = "snoop",
+        capture: CaptureKind = "mixmonitor",  # the service's default ([ari] capture)
     ) -> None:
         self.asterisk = asterisk
         self.tmp = tmp
