@@ -203,3 +203,22 @@ async def test_snoops_too_record_before_the_parties_hear_each_other(snoopstack: 
     assert max(starts) <= max(entered) + 0.001, (starts, entered)  # ARI stamps are in ms
     await stack.hangup(call)
     assert len(stack.sink.segments) == 1
+
+
+async def test_agent_hanging_up_closes_the_files_and_delivers(stack: Stack) -> None:
+    """The channel MixMonitor runs on goes first: Asterisk closes the files itself
+    (StopMixMonitor finds no channel) and the segment is delivered whole."""
+    call = await stack.place("auto")
+    seg = await capturing(stack, call)
+    await asyncio.sleep(2.0)
+    assert stack.app is not None
+    await stack.app.client.hangup(call.channels["agent"])
+    await stack.wait(lambda: stack.sink.segments, 15, "the segment")
+    [done] = stack.sink.segments
+    assert done.recording_id == seg.recording_id
+    files = done.extra["copies"]
+    holds(files["agent"], AGENT_HZ, [CUSTOMER_HZ])
+    holds(files["customer"], CUSTOMER_HZ, [AGENT_HZ])
+    span = done.ended_at.timestamp() - done.extra["capture_started"]["agent"]
+    assert wav_seconds(files["agent"]) >= 0.98 * span - 0.1, (span, done.flags)
+    assert not [f for f in done.flags if f.startswith(("short_capture", "header"))], done.flags
