@@ -58,8 +58,8 @@ class AmiTimes:
 async def test_both_legs_hold_the_right_party_and_hangup_delivers(stack: Stack) -> None:
     call = await stack.place("auto")
     assert call.decision.legs == "both"
-    seg = await capturing(stack, call)
-    for cap in seg.captures.values():
+    live = await capturing(stack, call)
+    for cap in live.captures.values():
         parsed = parse_handle(cap.handle)
         assert parsed is not None and parsed[0] == call.channels["agent"] and parsed[1], cap
         assert Path(cap.host_path).parent == stack.asterisk.monitor_dir
