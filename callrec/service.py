@@ -130,7 +130,7 @@ class Service:
         self.handoff = Handoff(self.storage, state_dir / "pending")
         self.link = asterisk_link(settings)
         self.stasis: StasisApp | None = None
-        self.stasis_ami: Ami | None = None  # [ari] capture = "mixmonitor" only
+        self.stasis_ami: Ami | None = None
         self.agi: AgiService | None = None
         self.truth: TruthCollector | None = None
         self.runner: web.AppRunner | None = None
@@ -175,11 +175,11 @@ class Service:
         link = self.link
         endpoints = s.endpoints
         client = AriClient(link.ari_url, link.ari_user, link.ari_password, link.app)
-        if s.ari.capture == "mixmonitor":
-            # The Stasis path's own AMI connection: its MixMonitor actions
-            # never wait behind the dialplan path's.
-            self.stasis_ami = Ami(link.ami)
-            await self.stasis_ami.connect()
+        # The Stasis path's own AMI connection (its MixMonitor actions never
+        # wait behind the dialplan path's), opened with snoops too: segments a
+        # previous run started with MixMonitor are still stopped by it.
+        self.stasis_ami = Ami(link.ami)
+        await self.stasis_ami.connect()
         self.stasis = StasisApp(
             client,
             config=lambda: self.policy.config,
