@@ -222,3 +222,34 @@ async def test_agent_hanging_up_closes_the_files_and_delivers(stack: Stack) -> N
     span = done.ended_at.timestamp() - done.extra["capture_started"]["agent"]
     assert wav_seconds(files["agent"]) >= 0.98 * span - 0.1, (span, done.flags)
     assert not [f for f in done.flags if f.startswith(("short_capture", "header"))], done.flags
+
+
+async def test_capture_switched_to_snoops_across_a_restart_keeps_the_running_segment(
+    stack: Stack,
+) -> None:
+    """A segment MixMonitor started is stopped by MixMonitor after the app restarts
+    with ``capture = "snoop"``; the next call is captured by snoops."""
+    call = await stack.place("auto")
+    await capturing(stack, call)
+    await asyncio.sleep(1.0)
+    await stack.stop_app()  # the service stops; Asterisk keeps recording
+    stack.registry.unregister(call.call_id)
+    stack.capture = "snoop"
+    await stack.start_app()
+    assert stack.app is not None
+    recovered = stack.app.calls[call.call_id]
+    assert recovered.recording
+    await asyncio.sleep(1.0)
+    await stack.hangup(recovered)
+    [seg] = stack.sink.segments
+    files = seg.extra["copies"]
+    holds(files["agent"], AGENT_HZ, [CUSTOMER_HZ])
+    holds(files["customer"], CUSTOMER_HZ, [AGENT_HZ])
+    span = seg.ended_at.timestamp() - seg.extra["capture_started"]["agent"]
+    assert span > 1.8 and wav_seconds(files["agent"]) >= 0.98 * span - 0.1, seg.flags
+    assert not [f for f in seg.flags if f.startswith("short_capture")], seg.flags
+    second = await stack.place("auto")
+    live = await capturing(stack, second)
+    assert all(c.snoop_id and parse_handle(c.handle) is None for c in live.captures.values())
+    await stack.hangup(second)
+    assert len(stack.sink.segments) == 2
