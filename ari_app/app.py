@@ -1,8 +1,9 @@
 """The Stasis application: call flows, recording control and restart recovery.
 
 Events are read by one task and only *routed* there: long work (bridging,
-starting and stopping captures) runs in per-call tasks, serialised by a per-call lock, so
-the event loop never stalls long enough for Asterisk's queues to back up.
+starting and stopping captures) runs in per-call tasks, serialised by a
+per-call lock, so the event loop never stalls long enough for Asterisk's
+queues to back up.
 
 Every change of a call is persisted (``callcore.state_store``) before the
 next Asterisk request, so after a restart or a dropped websocket the app
