@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from agi_scripts.agi import AgiChannel, AgiError
 from agi_scripts.agi_segments import FROM_AGENT_VAR, AgiSegments
-from agi_scripts.ami import AmiError
+from callcore.ami import AmiError
 from callcore.events import (
     CaptureFailed,
     CaptureStarted,

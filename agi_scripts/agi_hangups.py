@@ -9,8 +9,8 @@ from collections.abc import Awaitable
 from agi_scripts.agi import AgiChannel
 from agi_scripts.agi_effects import AgiEffects
 from agi_scripts.agi_segments import HANGUP_EVENT_WAIT
-from agi_scripts.ami import AmiError
 from agi_scripts.translate import CHECKBOX_FIELD, Out
+from callcore.ami import AmiError
 from callcore.events import Event
 from callcore.ids import CONTINUE_VAR, is_true
 from callcore.machine import CallMachine, resume

@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
-from agi_scripts.ami import Ami, AmiError
 from agi_scripts.translate import CONTINUE_EVENT, FROM_AGENT_VAR, AmiTranslator
+from callcore import mixmonitor
+from callcore.ami import Ami, AmiError
 from callcore.finish import Handoff
 from callcore.machine import CallMachine
 from callcore.registry import CallNotFound, CallRegistry

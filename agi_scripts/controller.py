@@ -31,14 +31,13 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from agi_scripts import mixmonitor
 from agi_scripts.agi import AgiChannel
 from agi_scripts.agi_transfers import AgiTransfers
-from agi_scripts.ami import Ami
 from agi_scripts.facts import facts_expression, parse_facts, valid_call_id
 from agi_scripts.translate import CHECKBOX_FIELD, FROM_AGENT_EXPRESSION
-from callcore import log_context
+from callcore import log_context, mixmonitor
 from callcore.actions import ActionRefused, toggle_to_action
+from callcore.ami import Ami
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state import CallState

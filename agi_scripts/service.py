@@ -12,14 +12,14 @@ from pathlib import Path
 
 from agi_scripts.agi import AgiChannel
 from agi_scripts.agi_auth import AgiGuard, ami_channel_check
-from agi_scripts.ami import Ami, AmiAddress
 from agi_scripts.controller import AgiController
 from agi_scripts.facts import valid_agent_id
-from agi_scripts.mixmonitor import MonitorDir
 from agi_scripts.server import AgiServer
+from callcore.ami import Ami, AmiAddress
 from callcore.call_settings import CallPathSettings
 from callcore.finish import Handoff
 from callcore.ids import endpoint
+from callcore.mixmonitor import MonitorDir
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore
 from policy import Config

@@ -1,8 +1,9 @@
 """The Stasis application: call flows, recording control and restart recovery.
 
 Events are read by one task and only *routed* there: long work (bridging,
-snooping, stopping) runs in per-call tasks, serialised by a per-call lock, so
-the event loop never stalls long enough for Asterisk's queues to back up.
+starting and stopping captures) runs in per-call tasks, serialised by a
+per-call lock, so the event loop never stalls long enough for Asterisk's
+queues to back up.
 
 Every change of a call is persisted (``callcore.state_store``) before the
 next Asterisk request, so after a restart or a dropped websocket the app
@@ -288,18 +289,15 @@ class StasisApp(TransferFlows, Reconciler):
             call.in_bridge.append(role)
         arrived = PartyArrived("agent" if role == "agent" else "customer")
         if {"agent", "customer"} <= set(call.in_bridge) and not call.bridged_at:
-            # The last party: bridge it and let the machine decide and
-            # start the captures meanwhile (a snoop needs no bridge).
+            # The last party: the machine decides and, on autostart, the
+            # capture runs (snoops and MixMonitor need no bridge) BEFORE the
+            # parties can hear each other, so nothing said first is lost.
             call.bridged_at = time.time()
             self._save(call)
-            results = await asyncio.gather(
-                self.client.add_channel(call.bridge_id, channel_id),
-                self._drive(call, arrived),
-                return_exceptions=True,
-            )
-            for result in results:  # both settled: nothing runs on outside the lock
-                if isinstance(result, BaseException):
-                    raise result
+            try:
+                await self._drive(call, arrived)
+            finally:  # whatever the capture did, the parties are put together
+                await self.client.add_channel(call.bridge_id, channel_id)
         else:
             await self.client.add_channel(call.bridge_id, channel_id)
             self._save(call)

@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ari_app.capture import Capturer
+from ari_app.capturers import CaptureKind, Capturers
 from ari_app.client import AriClient
+from ari_app.mixmonitor_capture import MixMonitorCapturer
 from ari_app.translate import AriTranslator
+from callcore.ami import Ami
 from callcore.finish import Handoff
 from callcore.ids import safe_id
 from callcore.machine import CallMachine, resume
+from callcore.mixmonitor import MonitorDir
 from callcore.registry import CallRegistry
 from callcore.state import CallState
 from callcore.state_store import StateStore
@@ -71,6 +75,9 @@ class StasisCore:
         dtmf_timeout: float = 2.0,
         default_region: str = "US",
         originate_formats: str | None = None,
+        capture: CaptureKind = "snoop",
+        ami: Ami | None = None,
+        monitor: MonitorDir | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -84,7 +91,11 @@ class StasisCore:
         self.default_region = default_region
         self.originate_formats = originate_formats  # e.g. "slin" for simulated parties
         self.waiters = Waiters()
-        self.capturer = Capturer(client, self.waiters, recording_dir)
+        # New segments start with the configured backend (snoops, or
+        # MixMonitor over AMI); running ones stay with the one that started them.
+        mixmonitor = MixMonitorCapturer(ami, monitor) if ami and monitor else None
+        snoop = Capturer(client, self.waiters, recording_dir)
+        self.capturer = Capturers(snoop, mixmonitor, capture)
         self.calls: dict[str, CallState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # ARI events -> call machine events (roles, DTMF, hangups, arrivals):

@@ -2,7 +2,7 @@
 
 Every event a call's machine gets is fed under the call's lock and its
 effects are carried out to the end there (ask the policy, start, stop or
-mute the snoop captures, deliver a segment), so the machine only ever rests
+mute the captures, deliver a segment), so the machine only ever rests
 in a state the persisted call can be rebuilt into (``callcore.machine.resume``).
 """
 
@@ -24,6 +24,7 @@ from ari_app.recapture import (
     pending_since,
 )
 from callcore.actions import ActionRefused
+from callcore.ami import AmiError
 from callcore.events import (
     AgentAction,
     AgentToggle,
@@ -45,6 +46,9 @@ from callcore.state import CallState
 from policy import CallFacts, decide
 
 log = logging.getLogger("callrec.ari")
+
+# What a capture backend raises when Asterisk refused or the link is gone.
+CAPTURE_ERRORS = (AriError, AriUnavailable, AmiError, TimeoutError)
 
 
 class CallEffects(StasisCore):
@@ -109,7 +113,7 @@ class CallEffects(StasisCore):
         call.segments = segment_no
         try:
             seg = await self.capturer.start(call, segment_no)
-        except (AriError, AriUnavailable, TimeoutError) as exc:
+        except CAPTURE_ERRORS as exc:
             log.error("call %s: capture did not start: %s", call.call_id, exc)
             if not call.ended:  # started again once the link is back (recapture)
                 since = call.segment.started_at if call.segment else time.time()
@@ -138,7 +142,7 @@ class CallEffects(StasisCore):
             return
         try:
             await self.capturer.set_muted(seg, muted)
-        except (AriError, AriUnavailable) as exc:
+        except CAPTURE_ERRORS as exc:
             log.error("call %s: %s failed: %s", call.call_id, "mute" if muted else "unmute", exc)
         now = time.time()
         if muted:

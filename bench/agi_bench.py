@@ -46,10 +46,10 @@ from common import (
 )
 
 from agi_scripts.agi import AgiChannel
-from agi_scripts.ami import AmiAddress
 from agi_scripts.server import AgiServer, Route
 from agi_scripts.service import AgiService
 from ari_app.client import AriClient, AriUnavailable
+from callcore.ami import AmiAddress
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore

@@ -304,7 +304,7 @@ class CelTruth:
     """Asterisk's CEL events over AMI, folded into bridged spans (the bench's ground truth)."""
 
     def __init__(self, host: str, port: int, user: str, secret: str) -> None:
-        from agi_scripts.ami import Ami, AmiAddress
+        from callcore.ami import Ami, AmiAddress
         from callcore.ground_truth import GroundTruth
 
         self.ami = Ami(AmiAddress(host, port, user, secret))

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from agi_scripts.ami import Ami, AmiError
+from callcore.ami import Ami, AmiError
 from callrec import sandbox
 from callrec.doctor import Check, clock_skew, ok, problem
 from callrec.service import AsteriskLink

@@ -23,13 +23,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from agi_scripts.agi_auth import MIN_SECRET_LENGTH
-from agi_scripts.ami import AmiAddress, AmiError
 from agi_scripts.service import AgiService
 from ari_app.app import StasisApp
 from ari_app.client import AriClient
 from callcore import fallback
+from callcore.ami import Ami, AmiAddress, AmiError
 from callcore.finish import Handoff
 from callcore.ids import endpoint
+from callcore.mixmonitor import MonitorDir
 from callcore.registry import CallNotFound, CallRegistry
 from callcore.state import CallState
 from callcore.state_store import StateStore
@@ -129,6 +130,7 @@ class Service:
         self.handoff = Handoff(self.storage, state_dir / "pending")
         self.link = asterisk_link(settings)
         self.stasis: StasisApp | None = None
+        self.stasis_ami: Ami | None = None
         self.agi: AgiService | None = None
         self.truth: TruthCollector | None = None
         self.runner: web.AppRunner | None = None
@@ -173,6 +175,11 @@ class Service:
         link = self.link
         endpoints = s.endpoints
         client = AriClient(link.ari_url, link.ari_user, link.ari_password, link.app)
+        # The Stasis path's own AMI connection (its MixMonitor actions never
+        # wait behind the dialplan path's), opened with snoops too: segments a
+        # previous run started with MixMonitor are still stopped by it.
+        self.stasis_ami = Ami(link.ami)
+        await self.stasis_ami.connect()
         self.stasis = StasisApp(
             client,
             config=lambda: self.policy.config,
@@ -189,6 +196,9 @@ class Service:
             dtmf={s.dtmf.toggle_record: "toggle_record", s.dtmf.toggle_pause: "toggle_pause"},
             dtmf_timeout=s.dtmf.timeout_seconds,
             default_region=self.policy.config.org.default_region,
+            capture=s.ari.capture,
+            ami=self.stasis_ami,
+            monitor=MonitorDir(link.monitor_dir_host, link.monitor_dir_asterisk),
         )
         await self.stasis.start()
         self.agi = AgiService(
@@ -288,6 +298,8 @@ class Service:
         if self.stasis is not None:
             await self.stasis.stop()
             await self.stasis.client.close()
+        if self.stasis_ami is not None:
+            await self.stasis_ami.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -303,7 +315,7 @@ class Service:
                 f"  node      {self.node_id}",
                 f"  policy    {s.policy_config or 'embedded defaults'} (SIGHUP or edit reloads)",
                 f"  Asterisk  {self.link.ari_url} (app {self.link.app}); "
-                f"FastAGI on 127.0.0.1:{self.link.agi_port}",
+                f"FastAGI on 127.0.0.1:{self.link.agi_port}; Stasis captures by {s.ari.capture}",
                 f"  database  {redact_url(s.storage.db_url)}",
                 f"  files     {s.storage.store_root}",
                 f"  uploads   {upload.type}: {target}",

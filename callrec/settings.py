@@ -156,11 +156,18 @@ class DtmfSettings(_Strict):
         return value
 
 
+class AriSettings(_Strict):
+    # How the Stasis path captures a segment: a snoop channel and an ARI
+    # recording per leg, or MixMonitor on the agent's channel started over AMI.
+    capture: Literal["snoop", "mixmonitor"] = "mixmonitor"
+
+
 class ServiceSettings(_Strict):
     policy_config: Path | None = None  # None: embedded defaults
     state_dir: Path = Path("var/callrec/state")
     node_id: str | None = None  # default: host name (+ "-" + sandbox instance)
     asterisk: AsteriskSettings = AsteriskSettings()
+    ari: AriSettings = AriSettings()
     endpoints: EndpointSettings = EndpointSettings()
     http: HttpSettings = HttpSettings()
     agi: AgiSettings = AgiSettings()

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from agi_scripts.ami import Ami, AmiAddress
+from callcore.ami import Ami, AmiAddress
 from callcore.ground_truth import GroundTruth, Span, bridge_id_of, is_party
 from callcore.registry import CallRegistry
 from callcore.state import CallState

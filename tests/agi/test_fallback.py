@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agi_scripts.mixmonitor import wait_closed
+from callcore.mixmonitor import wait_closed
 from tests.agi.conftest import AGENT_HZ, CUSTOMER_HZ, AgiEnv, wait_for
 from tests.support.audio import tone_levels
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agi_scripts.mixmonitor import wav_closed
+from callcore.mixmonitor import wav_closed
 from tests.agi.conftest import NY_NUMBER, AgiEnv, wait_for
 
 pytestmark = pytest.mark.asterisk

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.mixmonitor import wav_closed
+from callcore.mixmonitor import wav_closed
 from callcore.state import CallState
 from storage.segment import FinishedSegment
 from tests.agi.conftest import (

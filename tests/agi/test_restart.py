@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.ami import Ami, AmiAddress
 from agi_scripts.controller import AgiController
+from callcore.ami import Ami, AmiAddress
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from tests.agi.conftest import AGENT_HZ, CUSTOMER_HZ, NY_NUMBER, AgiEnv, host_file, wait_for

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.controller import AgiController
-from agi_scripts.mixmonitor import wav_closed
 from callcore.actions import ActionRefused
+from callcore.mixmonitor import wav_closed
 from callcore.state import CallState, TransferWait
 from storage.segment import FinishedSegment
 from tests.agi.conftest import AGENT2_HZ, AGENT_HZ, CUSTOMER_HZ, AgiEnv, host_file

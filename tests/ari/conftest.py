@@ -17,3 +17,14 @@ async def stack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIter
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+async def snoopstack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIterator[Stack]:
+    """The same stack capturing with snoops (``[ari] capture = "snoop"``)."""
+    s = Stack(asterisk, tmp_path, capture="snoop")
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -16,8 +16,11 @@ import aiohttp
 from aiohttp import web
 
 from ari_app.app import StasisApp
+from ari_app.capturers import CaptureKind
 from ari_app.client import AriClient
+from callcore.ami import Ami, AmiAddress
 from callcore.finish import Handoff
+from callcore.mixmonitor import MonitorDir
 from callcore.registry import CallRegistry
 from callcore.state import CallState
 from callcore.state_store import StateStore
@@ -123,9 +126,17 @@ def per_call_leftovers(app: StasisApp | None) -> dict[str, Any]:
 
 
 class Stack:
-    def __init__(self, asterisk: Instance, tmp: Path, policy_text: str = POLICY) -> None:
+    def __init__(
+        self,
+        asterisk: Instance,
+        tmp: Path,
+        policy_text: str = POLICY,
+        capture: CaptureKind = "mixmonitor",  # the service's default ([ari] capture)
+    ) -> None:
         self.asterisk = asterisk
         self.tmp = tmp
+        self.capture: CaptureKind = capture
+        self.capture_ami: Ami | None = None  # the app's own AMI link (MixMonitor capture)
         (tmp / "callrec.toml").write_text(policy_text)
         self.policy: Config = load_config(tmp / "callrec.toml")
         cfg = StorageConfig(
@@ -167,6 +178,9 @@ class Stack:
                 "Local/agent2@callrec-sim/n" if agent == "a2" else "Local/agent@callrec-sim/n"
             ),
             customer_endpoint=lambda number: "Local/customer@callrec-sim/n",
+            capture=self.capture,
+            ami=self.capture_ami,
+            monitor=self.monitor,
         )
         if self.tape:
             tap_app(app)
@@ -188,7 +202,16 @@ class Stack:
         self.http = aiohttp.ClientSession(headers={"Authorization": "Basic " + token})
         self.ami = await ami.connect(self.asterisk)
 
+    @property
+    def monitor(self) -> MonitorDir:
+        return MonitorDir(self.asterisk.monitor_dir, f"{self.asterisk.ast_dir}/spool/monitor")
+
     async def start_app(self) -> None:
+        if self.capture == "mixmonitor" and self.capture_ami is None:
+            inst = self.asterisk
+            address = AmiAddress("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret)
+            self.capture_ami = Ami(address)
+            await self.capture_ami.connect()
         self.app = self.new_app()
         await self.app.start()
         await asyncio.wait_for(self.app.connected.wait(), 10)
@@ -225,6 +248,8 @@ class Stack:
             await self.runner.cleanup()
         if self.ami:
             self.ami.close()
+        if self.capture_ami is not None:
+            await self.capture_ami.close()
         self.storage.close()
 
     # ---------------------------------------------------------------- helpers

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agi_scripts.ami import AmiAddress
+from callcore.ami import AmiAddress
 from callcore.state import CallState
 from callrec.sandbox import Instance
 from callrec.truth_collector import TruthCollector

@@ -15,8 +15,9 @@ taken afterwards.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,18 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.asterisk
 
 Snoop = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def stack(asterisk: Instance, tmp_path: Path, no_leaks: None) -> AsyncIterator[Stack]:
+    """These faults are the snoops' own (``[ari] capture = "snoop"``): MixMonitor,
+    the default, starts over AMI and never waits for an ARI event."""
+    s = Stack(asterisk, tmp_path, capture="snoop")
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 async def place_at_once(stack: Stack) -> list[CallState]:

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from agi_scripts.agi import AgiChannel
-from agi_scripts.ami import Ami, AmiError
 from agi_scripts.controller import AgiController
 from agi_scripts.facts import facts_expression
-from agi_scripts.mixmonitor import MonitorDir
 from agi_scripts.translate import CONTINUE_EVENT, FROM_AGENT_EXPRESSION
 from callcore.actions import ActionRefused
+from callcore.ami import Ami, AmiError
 from callcore.finish import Handoff
 from callcore.ids import CONTINUE_VAR
+from callcore.mixmonitor import MonitorDir
 from callcore.registry import CallRegistry
 from callcore.state import CallState, Segment
 from callcore.state_store import StateStore

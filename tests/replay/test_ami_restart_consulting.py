@@ -17,10 +17,10 @@ from typing import Any, cast
 
 import pytest
 
-from agi_scripts.ami import Ami
 from agi_scripts.controller import AgiController
-from agi_scripts.mixmonitor import MonitorDir
+from callcore.ami import Ami
 from callcore.finish import Handoff
+from callcore.mixmonitor import MonitorDir
 from callcore.registry import CallRegistry
 from callcore.state import TransferWait
 from callcore.state_store import StateStore

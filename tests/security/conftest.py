@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.ami import AmiAddress
 from agi_scripts.service import AgiService
 from ari_app.client import AriClient
+from callcore.ami import AmiAddress
 from callcore.finish import Handoff
 from callcore.registry import CallRegistry
 from callcore.state_store import StateStore

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.ami import AmiError
+from callcore.ami import AmiError
 from callrec.sandbox import Instance
 from tests.agi.conftest import AgiEnv
 from tests.security.sockets import bound_sockets

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agi_scripts.ami import AmiAddress
 from ari_app.client import AriClient
+from callcore.ami import AmiAddress
 from callrec.cli import main
 from callrec.sandbox import Instance
 from callrec.truth_collector import TruthCollector

@@ -1,4 +1,4 @@
-"""AMI for what no AGI session is there for: console actions, pause, transfers, hangups.
+"""AMI for what no AGI session or ARI request does: MixMonitor, console actions, transfers, hangups.
 
 One panoramisk Manager per service. Actions are checked for a Success
 response, so a refused action surfaces as an error instead of being lost.
@@ -17,7 +17,7 @@ from typing import Any
 
 from panoramisk import Manager
 
-log = logging.getLogger("callrec.agi.ami")
+log = logging.getLogger("callrec.ami")
 
 EventHandler = Callable[[dict[str, str]], Awaitable[None] | None]
 
@@ -74,7 +74,7 @@ class Ami:
             username=self.address.user,
             secret=self.address.secret,
             ping_delay=10,
-            log=logging.getLogger("callrec.agi.ami.manager"),
+            log=logging.getLogger("callrec.ami.manager"),
             on_login=self._logged_in,
         )
         for name in self._handlers:
