@@ -156,9 +156,10 @@ def state_in(states: Iterable[str]) -> ColumnElement[bool]:
     on it. "unassigned" alone is a NOT EXISTS that PostgreSQL turns into an
     anti-join it estimates well. Inside an OR the ask is a scalar subquery
     instead: there PostgreSQL may run an EXISTS as one hash of the whole
-    ``assignments`` table, sized for the full scan it plans rather than the
-    page a LIMIT reads; a scalar subquery is one primary-key probe per row it
-    reaches. Use it in every WHERE on the state.
+    ``assignments`` table, costed for the full scan it plans rather than the
+    page a LIMIT reads (seen with 1M recordings and few assignments; with
+    500k it probed); a scalar subquery is always one primary-key probe per
+    row it reaches. Use it in every WHERE on the state.
     """
     want = set(states)
     stored = [s for s in (ASSIGNED, DELETED) if s in want]
