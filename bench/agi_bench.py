@@ -51,9 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    AnalysingSink,
+    TONES,
     CelTruth,
+    TrackLoss,
     TrackResult,
+    analyse_track,
     judge,
     judge_mixmonitor,
     loss_report,
@@ -72,6 +74,7 @@ from callcore.state_store import StateStore
 from callrec import sandbox
 from callrec.settings import ServiceSettings
 from policy import load_config
+from storage.segment import FinishedSegment
 
 POLICY = """
 [campaigns.bench]
@@ -89,6 +92,40 @@ CUSTOMER = "Local/customer-timed@callrec-sim/n"  # parties whose audio encodes t
 STEADY_CUSTOMER = "Local/customer@callrec-sim/n"  # a steady tone (latency rounds)
 
 
+class KeepingSink:
+    """Counts the segments callrec hands off; keeps their files while ``keep`` is on,
+    to analyse their tones after the CPU was measured (the analysis is the
+    bench's work, not callrec's), else removes them: storage is not measured."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.keep = False
+        self.kept: list[FinishedSegment] = []
+        self.tracks: dict[str, dict[str, TrackLoss]] = {}  # call id -> leg -> loss
+
+    async def accept_segment(self, segment: FinishedSegment) -> str:
+        self.count += 1
+        if self.keep:
+            self.kept.append(segment)
+        else:
+            _remove(segment)
+        return segment.recording_id
+
+    async def analyse(self) -> None:
+        for segment in self.kept:
+            for leg, path in segment.files.items():
+                if leg in TONES:
+                    loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
+                    self.tracks.setdefault(segment.call_id, {})[leg] = loss
+            _remove(segment)
+        self.kept.clear()
+
+
+def _remove(segment: FinishedSegment) -> None:
+    for path in segment.files.values():
+        path.unlink(missing_ok=True)
+
+
 @dataclass
 class Rig:
     """What every phase uses: the sandbox, ARI, the service and how calls are placed."""
@@ -96,7 +133,7 @@ class Rig:
     inst: sandbox.Instance
     ari: AriClient
     service: AgiService
-    sink: AnalysingSink
+    sink: KeepingSink
     truth: CelTruth
     rate: float  # calls per second, arriving and hanging up; 0: all at once
     formats: str  # the codec asked of the originated parties ("": Asterisk chooses)
@@ -287,7 +324,7 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
     controller = rig.service.controller
     latencies, done = TIMER.latencies["answer"], len(TIMER.latencies["answer"])
     failed = TIMER.failures.get("answer", 0)
-    rig.sink.analyse, before = True, rig.sink.count
+    rig.sink.keep, before = True, rig.sink.count
     meter = CpuMeter(rig.inst.pid)
 
     async def recording() -> bool:  # every answer hook done (or failed: the dialplan fell back)
@@ -302,6 +339,8 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
 
     await wait_until(delivered, 60, "segments delivered")
     whole = meter.read(with_app=True)
+    rig.sink.keep = False
+    await rig.sink.analyse()
     await asyncio.sleep(1.0)  # the last CEL bridge exits
     tracks: list[TrackResult] = []
     for call_id, legs in rig.sink.tracks.items():
@@ -368,7 +407,7 @@ async def bench(args: argparse.Namespace) -> int:
         base = Path(tempfile.mkdtemp(prefix="agibench-"))
         (base / "callrec.toml").write_text(POLICY)
         config = load_config(base / "callrec.toml")
-        sink = AnalysingSink(analyse=False)  # only the capture phase's tracks carry timed tones
+        sink = KeepingSink()
         TIMER.install()  # before the service's server registers its routes
         service = AgiService(
             ServiceSettings(),
