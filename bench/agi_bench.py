@@ -1,8 +1,8 @@
 """The dialplan/FastAGI path against a plain-dialplan MixMonitor baseline, at N calls.
 
-    .venv/bin/python bench/agi_bench.py                      # N = 50, 5 calls/s
-    .venv/bin/python bench/agi_bench.py --calls 10 --talk 8  # small, no lock needed
-    .venv/bin/python bench/agi_bench.py --detail             # every track's analysis
+    .venv/bin/python bench/agi_bench.py                        # N = 50, 5 calls/s
+    .venv/bin/python bench/agi_bench.py --calls 10 --window 5  # small: no lock needed
+    .venv/bin/python bench/agi_bench.py --detail               # every track's analysis
 
 One sandbox Asterisk, one run, the same N for both paths:
   baseline: N calls bridged by plain dialplan (Dial), MixMonitor on the
@@ -13,8 +13,9 @@ One sandbox Asterisk, one run, the same N for both paths:
 The simulated parties play time-encoding tones (dialplan/callrec-sim-timed.conf).
 Calls arrive paced (``--rate``), are originated in the parties' own format
 (``--formats``, default slin: no transcoding), stay up until the last has
-arrived plus the CPU window, then the customers hang up, paced at the same
-rate (the agents' channels end with the bridge, as on a real call).
+arrived plus the CPU window, then the customers hang up (``--hangup agent``:
+the agents), paced at the same rate; the other side ends with the bridge, as
+on a real call.
 
 Prints, per path: CPU of Asterisk (+ callrec for callrec) over a steady
 window with every call up, and over the whole run (setup and teardown
@@ -137,6 +138,7 @@ class Rig:
     truth: CelTruth
     rate: float  # calls per second, arriving and hanging up; 0: all at once
     formats: str  # the codec asked of the originated parties ("": Asterisk chooses)
+    hangs_up: str = "Local/customer-timed"  # the timed party whose phone ends each call
 
 
 class RouteTimer:
@@ -256,11 +258,12 @@ async def place(
         )
 
 
-async def customers_hang_up(rig: Rig, prefix: str) -> None:
-    """Each customer's phone (the party half of its Local channel) hangs up, in the
-    order the calls arrived, at the arrival rate; the rest of each call ends as
-    Asterisk ends it. Hanging every channel up at once would be a storm no call
-    center sees, and would cut channels mid-bridge before their customers left."""
+async def parties_hang_up(rig: Rig, prefix: str) -> None:
+    """One party of each call (the customer's or the agent's phone: the party half
+    of its Local channel) hangs up, in the order the calls arrived, at the arrival
+    rate; the rest of each call ends as Asterisk ends it. Hanging every channel up
+    at once would be a storm no call center sees, and would cut channels
+    mid-bridge before their parties left."""
     parties = [
         c for c in await rig.ari.list_channels()
         if str(c.get("name", "")).startswith(prefix) and str(c.get("name", "")).endswith(";2")
@@ -310,7 +313,7 @@ async def baseline_phase(rig: Rig, n: int, window: float) -> PhaseResult:
 
     await place(rig, n, CUSTOMER, "callrec-sim-mixmonitor-timed", "s", {})
     cpu = await up_and_measure(rig, n, always, window, with_app=False)
-    await customers_hang_up(rig, "Local/customer-timed")
+    await parties_hang_up(rig, rig.hangs_up)
     whole = meter.read(with_app=False)
     files = sorted(rig.inst.monitor_dir.glob("callrec-bench-*.wav"))
     if not await wait_closed(files, 30):  # MixMonitor closes them on its own threads
@@ -332,7 +335,7 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
 
     await place(rig, n, CUSTOMER, "callrec-agi-bench-timed", "dial", FACTS)
     cpu = await up_and_measure(rig, n, recording, window, with_app=True)
-    await customers_hang_up(rig, "Local/customer-timed")
+    await parties_hang_up(rig, rig.hangs_up)
 
     async def delivered() -> bool:
         return rig.sink.count - before >= n and not controller.calls
@@ -371,7 +374,7 @@ async def latency_round(rig: Rig, exten: str, route: str, n: int) -> list[float]
         return len(latencies) - start + TIMER.failures.get(route, 0) >= n
 
     await wait_until(answered, 30, f"{n} {route} requests")
-    await customers_hang_up(rig, "Local/customer@")
+    await parties_hang_up(rig, "Local/customer@")
     await rig.service.controller.drain()
     return latencies[start:]
 
@@ -401,8 +404,9 @@ async def bench(args: argparse.Namespace) -> int:
         arrival = f"{args.rate:g} calls/s" if args.rate > 0 else "all at once"
         print(
             f"Asterisk: {inst.version.split(' built')[0]}; {os.cpu_count()} cores; "
-            f"N = {n}; calls arrive and customers hang up at {arrival}; "
-            f"formats {args.formats or 'Asterisk chooses'}; CPU window {window:g}s"
+            f"N = {n}; calls arrive and end at {arrival}; "
+            f"the {args.hangup}s hang up; formats {args.formats or 'Asterisk chooses'}; "
+            f"CPU window {window:g}s"
         )
         base = Path(tempfile.mkdtemp(prefix="agibench-"))
         (base / "callrec.toml").write_text(POLICY)
@@ -426,6 +430,7 @@ async def bench(args: argparse.Namespace) -> int:
         service.server.route("baseline", answer_only)  # dialplan: callrec-agi-test,baseline
         await truth.start()
         rig = Rig(inst, ari, service, sink, truth, args.rate, args.formats)
+        rig.hangs_up = f"Local/{args.hangup}-timed"
 
         answer_only_ms: list[float] = []
         decided_ms: list[float] = []
@@ -483,6 +488,12 @@ def main() -> int:
     )
     parser.add_argument("--window", type=float, default=10.0, help="seconds of steady CPU measured")
     parser.add_argument("--rounds", type=int, default=0, help="latency rounds before the capture")
+    parser.add_argument(
+        "--hangup",
+        choices=("customer", "agent"),
+        default="customer",
+        help="whose phone ends each capture call (default: the customer's)",
+    )
     parser.add_argument("--detail", action="store_true", help="print every track's analysis")
     return asyncio.run(bench(parser.parse_args()))
 
