@@ -26,6 +26,10 @@ track's captured / expected length (expected: the bridged time in
 Asterisk's CEL; p1, p50, short tracks) and where the missing audio is
 (head, gaps, tail).
 
+``--stop`` stops callrec's recordings as the console does before the parties
+hang up; callrec's tracks are then judged against the stop request (what was
+said before it must be in the file).
+
 ``--rounds R`` adds R latency rounds before the capture runs: N calls to a
 FastAGI handler that only answers (the latency baseline) and N to the
 answer hook, with steady-tone parties.
@@ -139,6 +143,7 @@ class Rig:
     rate: float  # calls per second, arriving and hanging up; 0: all at once
     formats: str  # the codec asked of the originated parties ("": Asterisk chooses)
     hangs_up: str = "Local/customer-timed"  # the timed party whose phone ends each call
+    stop: bool = False  # stop callrec's recordings (console action) before the hangups
 
 
 class RouteTimer:
@@ -335,6 +340,7 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
 
     await place(rig, n, CUSTOMER, "callrec-agi-bench-timed", "dial", FACTS)
     cpu = await up_and_measure(rig, n, recording, window, with_app=True)
+    stops = await stop_recordings(rig) if rig.stop else {}
     await parties_hang_up(rig, rig.hangs_up)
 
     async def delivered() -> bool:
@@ -350,7 +356,10 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
         for leg, loss in legs.items():
             prefix = "Local/agent-timed" if leg == "agent" else "Local/customer-timed"
             party = rig.truth.party(call_id, prefix)
-            judged = judge("callrec", leg, loss, rig.truth.expectation(party) if party else None)
+            expected = rig.truth.expectation(party) if party else None
+            if call_id in stops:
+                expected = until(rig.truth, party or "", expected, stops[call_id])
+            judged = judge("callrec", leg, loss, expected)
             if judged:
                 tracks.append(judged)
     rig.sink.tracks.clear()
@@ -361,6 +370,43 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
         failures=TIMER.failures.get("answer", 0) - failed,
         tracks=tracks,
     )
+
+
+async def stop_recordings(rig: Rig) -> dict[str, float]:
+    """Stop every recording as the console does (the registry's action: AMI
+    StopMixMonitor), in the order the calls arrived, at the arrival rate.
+    Returns each call's stop request time (epoch seconds)."""
+    registry = rig.service.controller.registry
+    calls = sorted(
+        rig.service.controller.calls.values(),
+        key=lambda c: c.segment.started_at if c.segment else 0.0,
+    )
+    stops: dict[str, float] = {}
+    start = time.monotonic()
+    for i, call in enumerate(calls):
+        await pace(i, start, rig.rate)
+        stops[call.call_id] = time.time()
+        try:
+            await registry.act(call.call_id, "stop")
+        except Exception as exc:  # reported, and the call judged as it ended
+            print(f"warning: stop of call {call.call_id} failed: {exc!r}")
+            stops.pop(call.call_id)
+    await asyncio.sleep(1.0)  # the parties talk on, unrecorded, before they hang up
+    return stops
+
+
+def until(
+    truth: CelTruth, party: str, expected: tuple[float, float, float] | None, end: float
+) -> tuple[float, float, float] | None:
+    """``expected`` (bridged seconds, tone-times of open and close) for a capture
+    that should close at the stop request ``end`` instead of the bridge exit."""
+    found = truth.by_name(party) if expected else None
+    if expected is None or found is None or found[0].bridged_at is None:
+        return None
+    bridged_at = found[0].bridged_at
+    _, opens, _ = expected
+    tone_zero = bridged_at - opens
+    return (end - bridged_at, opens, end - tone_zero)
 
 
 async def latency_round(rig: Rig, exten: str, route: str, n: int) -> list[float]:
@@ -431,6 +477,7 @@ async def bench(args: argparse.Namespace) -> int:
         await truth.start()
         rig = Rig(inst, ari, service, sink, truth, args.rate, args.formats)
         rig.hangs_up = f"Local/{args.hangup}-timed"
+        rig.stop = args.stop
 
         answer_only_ms: list[float] = []
         decided_ms: list[float] = []
@@ -493,6 +540,12 @@ def main() -> int:
         choices=("customer", "agent"),
         default="customer",
         help="whose phone ends each capture call (default: the customer's)",
+    )
+    parser.add_argument(
+        "--stop",
+        action="store_true",
+        help="stop callrec's recordings (console action, AMI StopMixMonitor) 1 s before the "
+        "hangups; its tracks are judged against the stop request instead of the bridge exit",
     )
     parser.add_argument("--detail", action="store_true", help="print every track's analysis")
     return asyncio.run(bench(parser.parse_args()))
