@@ -30,6 +30,9 @@ Asterisk's CEL; p1, p50, short tracks) and where the missing audio is
 hang up; callrec's tracks are then judged against the stop request (what was
 said before it must be in the file).
 
+``--pause P`` pauses them (MixMonitorMute) for P seconds first and reports
+where each track's muted stretch falls against the pause and resume requests.
+
 ``--rounds R`` adds R latency rounds before the capture runs: N calls to a
 FastAGI handler that only answers (the latency baseline) and N to the
 answer hook, with steady-tone parties.
@@ -47,6 +50,8 @@ import statistics
 import sys
 import tempfile
 import time
+import wave
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +112,7 @@ class KeepingSink:
         self.keep = False
         self.kept: list[FinishedSegment] = []
         self.tracks: dict[str, dict[str, TrackLoss]] = {}  # call id -> leg -> loss
+        self.muted: dict[str, dict[str, tuple[float, float] | None]] = {}  # -> leg -> stretch
 
     async def accept_segment(self, segment: FinishedSegment) -> str:
         self.count += 1
@@ -122,8 +128,35 @@ class KeepingSink:
                 if leg in TONES:
                     loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
                     self.tracks.setdefault(segment.call_id, {})[leg] = loss
+                    stretch = await asyncio.to_thread(longest_zero_stretch, path)
+                    self.muted.setdefault(segment.call_id, {})[leg] = stretch
             _remove(segment)
         self.kept.clear()
+
+
+def longest_zero_stretch(path: Path) -> tuple[float, float] | None:
+    """(start, end) in file seconds of the longest run of all-zero 20 ms windows:
+    MixMonitorMute writes exact zeros, the timed parties never pause."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels = wav.getframerate(), wav.getnchannels()
+            samples = array("h", wav.readframes(wav.getnframes()))
+    except (wave.Error, EOFError):
+        return None
+    step = int(rate * 0.02) * channels
+    best: tuple[float, float] | None = None
+    run_start: int | None = None
+    windows = range(0, len(samples) - step + 1, step)
+    for i, at in enumerate(windows):
+        silent = not any(samples[at : at + step])
+        if silent and run_start is None:
+            run_start = i
+        if run_start is not None and (not silent or i == len(windows) - 1):
+            end = i if not silent else i + 1
+            if best is None or (end - run_start) * 0.02 > best[1] - best[0]:
+                best = (run_start * 0.02, end * 0.02)
+            run_start = None
+    return best
 
 
 def _remove(segment: FinishedSegment) -> None:
@@ -144,6 +177,7 @@ class Rig:
     formats: str  # the codec asked of the originated parties ("": Asterisk chooses)
     hangs_up: str = "Local/customer-timed"  # the timed party whose phone ends each call
     stop: bool = False  # stop callrec's recordings (console action) before the hangups
+    pause: float = 0.0  # seconds callrec's recordings are paused (console action); 0: not
 
 
 class RouteTimer:
@@ -226,6 +260,7 @@ class PhaseResult:
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
     tracks: list[TrackResult] = field(default_factory=list)
+    pauses: list[str] = field(default_factory=list)
 
 
 async def pace(i: int, start: float, rate: float) -> None:
@@ -340,6 +375,7 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
 
     await place(rig, n, CUSTOMER, "callrec-agi-bench-timed", "dial", FACTS)
     cpu = await up_and_measure(rig, n, recording, window, with_app=True)
+    pauses = await pause_recordings(rig) if rig.pause > 0 else {}
     stops = await stop_recordings(rig) if rig.stop else {}
     await parties_hang_up(rig, rig.hangs_up)
 
@@ -362,14 +398,86 @@ async def callrec_phase(rig: Rig, n: int, window: float) -> PhaseResult:
             judged = judge("callrec", leg, loss, expected)
             if judged:
                 tracks.append(judged)
+    muting = pause_report(rig, pauses)
     rig.sink.tracks.clear()
+    rig.sink.muted.clear()
     return PhaseResult(
         cpu,
         whole,
         latencies=latencies[done:],
         failures=TIMER.failures.get("answer", 0) - failed,
         tracks=tracks,
+        pauses=muting,
     )
+
+
+def pause_report(rig: Rig, pauses: dict[str, tuple[float, float]]) -> list[str]:
+    """How the muted stretch of each track sits against its pause and resume requests.
+
+    Early: seconds before the pause request that were muted (said, then lost);
+    late: seconds after the resume request still muted (lost too). A negative
+    figure is audio kept past the request (the mute took effect after it).
+    """
+    early: list[float] = []
+    late: list[float] = []
+    unmuted = 0
+    for call_id, (paused, resumed) in pauses.items():
+        for leg, loss in rig.sink.tracks.get(call_id, {}).items():
+            prefix = "Local/agent-timed" if leg == "agent" else "Local/customer-timed"
+            party = rig.truth.party(call_id, prefix) or ""
+            found = rig.truth.by_name(party)
+            expected = rig.truth.expectation(party)
+            stretch = rig.sink.muted.get(call_id, {}).get(leg)
+            if found is None or expected is None or found[0].bridged_at is None:
+                continue
+            if stretch is None or loss.start_tone is None:
+                unmuted += 1
+                continue
+            tone_zero = found[0].bridged_at - expected[1]
+            # The file's sample at t is the party's tone-time start_tone + t.
+            muted_from = tone_zero + loss.start_tone + stretch[0]
+            muted_to = tone_zero + loss.start_tone + stretch[1]
+            early.append(paused - muted_from)
+            late.append(muted_to - resumed)
+    if not early:
+        return ["pause: no muted stretch found"]
+    early.sort()
+    late.sort()
+    return [
+        f"pause {rig.pause:g}s on {len(pauses)} calls, {len(early)} tracks: muted before the "
+        f"pause request p50/max {pct(early, 50):.2f}/{early[-1]:.2f}s, still muted after "
+        f"the resume request p50/max {pct(late, 50):.2f}/{late[-1]:.2f}s; "
+        f"{unmuted} tracks without a muted stretch (callrec's gaps below are the pause)"
+    ]
+
+
+async def pause_recordings(rig: Rig) -> dict[str, tuple[float, float]]:
+    """Pause every recording as the console does (AMI MixMonitorMute), in arrival
+    order at the arrival rate, and resume each ``rig.pause`` seconds later.
+    Returns each call's (pause request, resume request) times (epoch seconds)."""
+    registry = rig.service.controller.registry
+    calls = sorted(
+        rig.service.controller.calls.values(),
+        key=lambda c: c.segment.started_at if c.segment else 0.0,
+    )
+
+    async def one(i: int, call_id: str, start: float) -> tuple[float, float] | None:
+        await pace(i, start, rig.rate)
+        try:
+            paused = time.time()
+            await registry.act(call_id, "pause")
+            await asyncio.sleep(max(0.0, paused + rig.pause - time.time()))
+            resumed = time.time()
+            await registry.act(call_id, "resume")
+        except Exception as exc:  # reported; the call is left out of the pause figures
+            print(f"warning: pause/resume of call {call_id} failed: {exc!r}")
+            return None
+        return paused, resumed
+
+    start = time.monotonic()
+    done = await asyncio.gather(*(one(i, c.call_id, start) for i, c in enumerate(calls)))
+    await asyncio.sleep(1.0)  # talk on, recorded, after the resume
+    return {c.call_id: t for c, t in zip(calls, done, strict=True) if t is not None}
 
 
 async def stop_recordings(rig: Rig) -> dict[str, float]:
@@ -477,7 +585,7 @@ async def bench(args: argparse.Namespace) -> int:
         await truth.start()
         rig = Rig(inst, ari, service, sink, truth, args.rate, args.formats)
         rig.hangs_up = f"Local/{args.hangup}-timed"
-        rig.stop = args.stop
+        rig.stop, rig.pause = args.stop, args.pause
 
         answer_only_ms: list[float] = []
         decided_ms: list[float] = []
@@ -503,6 +611,8 @@ async def bench(args: argparse.Namespace) -> int:
             print("  " + latency_line("decision + MixMonitor", decided_ms))
         results = base_run.tracks + mine.tracks
         print(f"Captured / expected per track, N = {n} (expected: Asterisk's CEL bridged time):")
+        for line in mine.pauses:
+            print("  " + line)
         for kind in ("baseline", "callrec"):
             print("  " + loss_report(results, kind))
             if args.detail:
@@ -546,6 +656,13 @@ def main() -> int:
         action="store_true",
         help="stop callrec's recordings (console action, AMI StopMixMonitor) 1 s before the "
         "hangups; its tracks are judged against the stop request instead of the bridge exit",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="pause callrec's recordings (console action, AMI MixMonitorMute) this many "
+        "seconds before the hangups, and report where the muted stretch falls",
     )
     parser.add_argument("--detail", action="store_true", help="print every track's analysis")
     return asyncio.run(bench(parser.parse_args()))
