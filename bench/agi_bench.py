@@ -418,6 +418,8 @@ def pause_report(rig: Rig, pauses: dict[str, tuple[float, float]]) -> list[str]:
     late: seconds after the resume request still muted (lost too). A negative
     figure is audio kept past the request (the mute took effect after it).
     """
+    if not pauses:
+        return []
     early: list[float] = []
     late: list[float] = []
     unmuted = 0
