@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -556,6 +557,7 @@ async def bench(args: argparse.Namespace) -> int:
     ari = AriClient(inst.ari_url, inst.ari_user, inst.ari_password, inst.app)
     truth = CelTruth("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret)
     service: AgiService | None = None
+    base: Path | None = None
     try:
         arrival = f"{args.rate:g} calls/s" if args.rate > 0 else "all at once"
         print(
@@ -564,7 +566,7 @@ async def bench(args: argparse.Namespace) -> int:
             f"the {args.hangup}s hang up; formats {args.formats or 'Asterisk chooses'}; "
             f"CPU window {window:g}s"
         )
-        base = Path(tempfile.mkdtemp(prefix="agibench-"))
+        base = Path(tempfile.mkdtemp(prefix="agibench-"))  # removed with the sandbox
         (base / "callrec.toml").write_text(POLICY)
         config = load_config(base / "callrec.toml")
         sink = KeepingSink()
@@ -628,6 +630,8 @@ async def bench(args: argparse.Namespace) -> int:
         await truth.close()
         await ari.close()
         sandbox.stop(inst)
+        if base is not None:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> int:
