@@ -67,6 +67,7 @@ from common import (
     TrackLoss,
     TrackResult,
     analyse_track,
+    discard,
     judge,
     judge_mixmonitor,
     loss_report,
@@ -162,7 +163,7 @@ def longest_zero_stretch(path: Path) -> tuple[float, float] | None:
 
 def _remove(segment: FinishedSegment) -> None:
     for path in segment.files.values():
-        path.unlink(missing_ok=True)
+        discard(path)  # or kept in $CALLREC_BENCH_KEEP
 
 
 @dataclass
@@ -450,7 +451,8 @@ def pause_report(rig: Rig, pauses: dict[str, tuple[float, float]]) -> list[str]:
         f"pause {rig.pause:g}s on {len(pauses)} calls, {len(early)} tracks: muted before the "
         f"pause request p50/max {pct(early, 50):.2f}/{early[-1]:.2f}s, still muted after "
         f"the resume request p50/max {pct(late, 50):.2f}/{late[-1]:.2f}s; "
-        f"{unmuted} tracks without a muted stretch (callrec's gaps below are the pause)"
+        f"{unmuted} tracks without a muted stretch "
+        "(callrec's gaps, silences and intact figure below count the pause)"
     ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import shutil
 import wave
 from array import array
 from dataclasses import dataclass, field
@@ -30,8 +32,19 @@ class AnalysingSink:
                 loss = await asyncio.to_thread(analyse_track, path, TONES[leg])
                 self.tracks.setdefault(segment.call_id, {})[leg] = loss
         for path in segment.files.values():
-            path.unlink(missing_ok=True)
+            discard(path)
         return segment.recording_id
+
+
+def discard(path: Path) -> None:
+    """Remove a judged file, or move it into $CALLREC_BENCH_KEEP (a directory) to be
+    looked at afterwards (the analysis names each track's file in ``--detail``)."""
+    keep = os.environ.get("CALLREC_BENCH_KEEP")
+    if keep and path.exists():
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), Path(keep) / path.name)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -63,24 +76,46 @@ def playtones(freqs: tuple[int, ...]) -> str:
 
 @dataclass
 class Run:
-    index: int  # which tone of the sequence
+    """One tone of the sequence as the file holds it: ``index`` is the tone's place
+    in the party's speech, the first tone's place in the sequence counted on
+    from there without wrapping at PERIOD; ``seconds`` is how much of it the
+    file holds, silence inside not counted (so it can be less than end - start)."""
+
+    index: int
     start: float  # seconds into the file
     end: float
+    seconds: float = -1.0  # toned seconds; -1: end - start
+
+    def __post_init__(self) -> None:
+        if self.seconds < 0:
+            self.seconds = self.end - self.start
 
     @property
     def length(self) -> float:
-        return self.end - self.start
+        return self.seconds
 
 
 @dataclass
 class TrackLoss:
-    """Where a timed track lost audio. Seconds throughout; tone-time is the
-    party's own clock: seconds since it answered, modulo PERIOD."""
+    """What a timed track holds of its party's speech. Seconds throughout;
+    tone-time is the party's own clock: seconds since its tones began, modulo PERIOD.
+
+    ``gaps`` are stretches of the party's speech the file lacks between its first
+    and last tone (whether cut out or overwritten); ``silences`` are stretches of
+    the file holding no tone (the party's own pauses, or what overwrote its
+    speech); ``duplicated`` is speech the file holds more than once. ``intact``
+    is the speech the file holds once and in order: the figure to judge by, as a
+    file can be full length and still miss speech.
+    """
 
     seconds: float  # audio in the file
     runs: list[Run]
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (file time, lost)
     untoned: float = 0.0  # seconds where no tone could be told (silence, noise)
+    name: str = ""  # the file's name
+    silences: list[tuple[float, float]] = field(default_factory=list)  # (file time, length)
+    duplicated: float = 0.0
+    intact: float = 0.0
 
     @property
     def gap_seconds(self) -> float:
@@ -93,7 +128,7 @@ class TrackLoss:
             return None
         first = self.runs[0]
         if len(self.runs) == 1:
-            return float(first.index)  # cannot tell the phase: assume it began on the boundary
+            return float(first.index % PERIOD)  # cannot tell the phase: assume the boundary
         return (first.index + 1 - first.length) % PERIOD
 
     @property
@@ -113,7 +148,11 @@ class TrackLoss:
 
     def describe(self) -> str:
         gaps = ", ".join(f"{lost:.2f}s at {at:.2f}s" for at, lost in self.gaps) or "none"
-        return f"{self.seconds:.2f}s of audio; gaps: {gaps}; untoned {self.untoned:.2f}s"
+        quiet = ", ".join(f"{n:.2f}s at {at:.2f}s" for at, n in self.silences) or "none"
+        return (
+            f"{self.seconds:.2f}s of audio, {self.intact:.2f}s intact; gaps: {gaps}; "
+            f"silences: {quiet}; duplicated {self.duplicated:.2f}s; untoned {self.untoned:.2f}s"
+        )
 
 
 def _wrap(value: float) -> float:
@@ -137,27 +176,12 @@ def _estimate(samples: array[int], rate: int) -> float | None:
     return (len(crossings) - 1) * rate / (2.0 * (crossings[-1] - crossings[0]))
 
 
-def analyse_track(path: Path, tones: tuple[int, ...]) -> TrackLoss:
-    """Read a mono 16-bit WAV of one timed party and locate what is missing inside it.
+BOUNDARY = 3 * WINDOW  # untoned time between two successive tones that is their change
+TOLERANCE = 2 * WINDOW  # less than this missing from a tone is the windows' grain
 
-    Consecutive windows holding the same tone form runs. A run shorter than a
-    second between two others lost the difference; tones skipped between two
-    runs are whole seconds lost. Loss before the first and after the last
-    sample needs the tone-times the capture should have opened and closed at
-    (:meth:`TrackLoss.head`, :meth:`TrackLoss.tail`).
-    """
-    try:
-        with wave.open(str(path), "rb") as wav:
-            rate, channels = wav.getframerate(), wav.getnchannels()
-            frames = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
-        # Not a playable WAV (no header yet, cut short): all of it is lost.
-        print(f"unplayable track {path.name}: {exc}")
-        return TrackLoss(0.0, [])
-    samples = array("h", frames[: len(frames) // 2 * 2])
-    if channels > 1:
-        samples = samples[::channels]
-    seconds = len(samples) / rate
+
+def _labels(samples: array[int], rate: int, tones: tuple[int, ...]) -> list[int | None]:
+    """The tone (its place in ``tones``) each WINDOW of the file holds, None for none."""
     step = max(int(rate * WINDOW), 8)
     labels: list[int | None] = []
     for start in range(0, len(samples), step):
@@ -167,33 +191,101 @@ def analyse_track(path: Path, tones: tuple[int, ...]) -> TrackLoss:
             best = min(range(len(tones)), key=lambda k: abs(tones[k] - freq))
             index = best if abs(tones[best] - freq) <= MATCH_HZ else None
         labels.append(index)
-    runs: list[Run] = []
-    untoned = 0.0
-    for i, label in enumerate(labels):
+    return labels
+
+
+def analyse_track(path: Path, tones: tuple[int, ...]) -> TrackLoss:
+    """Read a mono 16-bit WAV of one timed party and find what of its speech is
+    missing, duplicated or stood for by silence.
+
+    Windows holding the same tone form stretches; each stretch gets the tone's
+    place in the party's speech, counted on from the previous one the short way
+    round the cycle (a step back is speech heard again). Every tone between the
+    file's first and last should be there for one second in all: less is a gap,
+    more is duplicated, and a stretch with no tone is a silence. Loss before the
+    first and after the last sample needs the tone-times the capture should
+    have opened and closed at (:meth:`TrackLoss.head`, :meth:`TrackLoss.tail`).
+    """
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels = wav.getframerate(), wav.getnchannels()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as exc:
+        # Not a playable WAV (no header yet, cut short): all of it is lost.
+        print(f"unplayable track {path.name}: {exc}")
+        return TrackLoss(0.0, [], name=path.name)
+    samples = array("h", frames[: len(frames) // 2 * 2])
+    if channels > 1:
+        samples = samples[::channels]
+    seconds = len(samples) / rate
+    stretches: list[Run] = []  # index: the tone's place in ``tones`` for now
+    for i, label in enumerate(_labels(samples, rate, tones)):
         t0, t1 = i * WINDOW, min((i + 1) * WINDOW, seconds)
         if label is None:
-            untoned += t1 - t0
             continue
-        if runs and runs[-1].index == label and abs(runs[-1].end - t0) < 3 * WINDOW:
-            runs[-1].end = t1
+        if stretches and stretches[-1].index == label and stretches[-1].end >= t0 - 1e-9:
+            stretches[-1].end = t1
+            stretches[-1].seconds = t1 - stretches[-1].start
         else:
-            runs.append(Run(label, t0, t1))
-    runs = [r for r in runs if r.length >= 2 * WINDOW]  # drop boundary glitches
-    # Untoned stretches between runs are audio (silence), not loss: they fill
-    # the earlier tone up to its second first, the rest belongs to the next.
-    for prev, run in itertools.pairwise(runs):
-        between = run.start - prev.end
-        fill = min(between, max(0.0, 1.0 - prev.length))
-        prev.end += fill
-        run.start -= between - fill
-    loss = TrackLoss(seconds, runs, untoned=untoned)
-    for i, run in enumerate(runs):
-        if 0 < i < len(runs) - 1 and run.length < 1.0 - 2 * WINDOW:
-            loss.gaps.append((run.start, 1.0 - run.length))
-        if i > 0 and run.index != runs[i - 1].index:  # the same tone resumed: no skip
-            skipped = (run.index - runs[i - 1].index - 1) % PERIOD
-            if skipped:
-                loss.gaps.append((run.start, float(skipped)))
+            stretches.append(Run(label, t0, t1))
+    stretches = [s for s in stretches if s.length >= 2 * WINDOW]  # boundary glitches
+    loss = TrackLoss(seconds, [], name=path.name)
+    if not stretches:
+        loss.untoned = seconds
+        if seconds:
+            loss.silences.append((0.0, seconds))
+        return loss
+    # Unwrap: each stretch's place in the speech, counted on from the first one's tone.
+    place, previous = stretches[0].index, stretches[0].index
+    for cur in stretches:
+        place += (cur.index - previous + PERIOD // 2) % PERIOD - PERIOD // 2
+        previous, cur.index = cur.index, place
+    # What lies between stretches: a tone change, or a silence.
+    if stretches[0].start > 0:
+        loss.silences.append((0.0, stretches[0].start))
+    for prev, cur in itertools.pairwise(stretches):
+        between = cur.start - prev.end
+        if cur.index == prev.index + 1 and between <= BOUNDARY:
+            prev.seconds += between / 2  # the change: half each
+            cur.seconds += between / 2
+        elif between > 1e-9:
+            loss.silences.append((prev.end, between))
+    if seconds - stretches[-1].end > 1e-9:
+        loss.silences.append((stretches[-1].end, seconds - stretches[-1].end))
+    loss.untoned = sum(n for _, n in loss.silences)
+    # One run per tone the file holds in a row (a silence inside a tone does not split it).
+    runs: list[Run] = []
+    for s in stretches:
+        if runs and runs[-1].index == s.index:
+            runs[-1].end = s.end
+            runs[-1].seconds += s.seconds
+        else:
+            runs.append(Run(s.index, s.start, s.end, s.seconds))
+    loss.runs = runs
+    held: dict[int, float] = {}  # place -> seconds of it in the file
+    where: dict[int, float] = {}  # place -> file time it first appears
+    for run in runs:
+        held[run.index] = held.get(run.index, 0.0) + run.seconds
+        where.setdefault(run.index, run.start)
+    first, last = runs[0].index, runs[-1].index
+    loss.duplicated = sum(n - 1.0 for n in held.values() if n - 1.0 > TOLERANCE)
+    loss.intact = sum(min(1.0, n) for n in held.values())
+    # Gaps: what each tone strictly between the first and the last lacks of its second.
+    pending: tuple[float, float] | None = None  # a gap being extended over successive tones
+    next_at = runs[-1].start
+    for place in range(last - 1, first, -1):  # backwards, so an absent tone knows what follows
+        at = where.get(place, next_at)
+        next_at = at
+        lost = max(0.0, 1.0 - held.get(place, 0.0))
+        if lost <= TOLERANCE + 1e-6:  # the windows' grain (a 20 ms frame split over two)
+            if pending:
+                loss.gaps.append(pending)
+            pending = None
+            continue
+        pending = (at, lost + (pending[1] if pending else 0.0))
+    if pending:
+        loss.gaps.append(pending)
+    loss.gaps.reverse()
     return loss
 
 
@@ -288,20 +380,27 @@ class CelTruth:
 class TrackResult:
     path_kind: str  # "callrec" or "baseline"
     leg: str
-    ratio: float  # captured / expected
+    ratio: float  # the file's length / expected
     loss: TrackLoss
     head: float
     tail: float
     expected: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    intact: float = 0.0  # the speech the file holds once and in order / expected
+
+    @property
+    def strict(self) -> float:
+        """The figure a track is judged by: a full-length file can still miss speech."""
+        return min(self.ratio, self.intact)
 
     def describe(self) -> str:
         seconds, opens, closes = self.expected
         first = self.loss.runs[0] if self.loss.runs else None
         last = self.loss.runs[-1] if self.loss.runs else None
         return (
-            f"{self.path_kind:>8} {self.leg:<8} ratio {self.ratio:.3f} bridged {seconds:.2f}s "
-            f"tone-times {opens:.2f}..{closes:.2f}; file {self.loss.describe()}; "
-            f"first {first}; last {last}; head {self.head:.2f} tail {self.tail:.2f}"
+            f"{self.path_kind:>8} {self.leg:<8} ratio {self.ratio:.3f} intact {self.intact:.3f} "
+            f"bridged {seconds:.2f}s tone-times {opens:.2f}..{closes:.2f}; "
+            f"file {self.loss.describe()}; first {first}; last {last}; "
+            f"head {self.head:.2f} tail {self.tail:.2f} [{self.loss.name}]"
         )
 
 
@@ -312,21 +411,37 @@ def judge(
         return None
     seconds, opens, closes = expected
     return TrackResult(
-        kind, leg, loss.seconds / seconds, loss, loss.head(opens), loss.tail(closes), expected
+        kind,
+        leg,
+        loss.seconds / seconds,
+        loss,
+        loss.head(opens),
+        loss.tail(closes),
+        expected,
+        intact=loss.intact / seconds,
     )
 
 
 def loss_report(results: list[TrackResult], kind: str) -> str:
+    """One path's tracks: the length ratio, the intact ratio, and the stricter of the
+    two per track (what p1/p50/short judge by); then where the missing speech is."""
     mine = [r for r in results if r.path_kind == kind]
     if not mine:
         return f"{kind:>9}: no tracks judged"
-    heads = sorted(r.head for r in mine)
-    tails = sorted(r.tail for r in mine)
-    gaps = sorted(r.loss.gap_seconds for r in mine)
+
+    def most(values: list[float]) -> str:
+        return f"{pct(values, 50):.2f}/{max(values):.2f}s"
+
     return (
-        f"{kind:>9}: captured/expected {ratio_summary([r.ratio for r in mine])}; "
-        f"missing p50/max: head {pct(heads, 50):.2f}/{heads[-1]:.2f}s "
-        f"gaps {pct(gaps, 50):.2f}/{gaps[-1]:.2f}s tail {pct(tails, 50):.2f}/{tails[-1]:.2f}s"
+        f"{kind:>9}: judged by the stricter of length and intact per track: "
+        f"{ratio_summary([r.strict for r in mine])}\n"
+        f"{'':>11}length {ratio_summary([r.ratio for r in mine])}; "
+        f"intact {ratio_summary([r.intact for r in mine])}\n"
+        f"{'':>11}missing p50/max: head {most([r.head for r in mine])} "
+        f"gaps {most([r.loss.gap_seconds for r in mine])} tail {most([r.tail for r in mine])}; "
+        f"silences {most([r.loss.untoned for r in mine])} "
+        f"duplicated {most([r.loss.duplicated for r in mine])}; "
+        f"tracks with gaps {sum(1 for r in mine if r.loss.gaps)}/{len(mine)}"
     )
 
 
@@ -361,5 +476,5 @@ async def judge_mixmonitor(monitor_dir: Path, truth: CelTruth) -> list[TrackResu
             if judged:
                 results.append(judged)
     for f in monitor_dir.glob("callrec-bench-*"):
-        f.unlink(missing_ok=True)
+        discard(f)
     return results

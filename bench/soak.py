@@ -33,11 +33,14 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import pct
 
 from ari_app.client import AriClient, AriError
 from callrec import sandbox
 from storage.db import open_database
-from storage.models import RecordingFile
+from storage.models import Recording, RecordingFile
 from storage.verification import read_track, verify
 
 POLICY = '[campaigns.soak]\nmode = "all_calls"\n[agents.a1]\nstate = "TX"\n'
@@ -75,6 +78,7 @@ store_root = "store"
 [storage.upload]
 type = "local"
 local_dir = "platform"
+verify_hash = true
 """
     )
     return tmp / "service.toml"
@@ -170,6 +174,17 @@ async def soak(calls: int, minutes: float, hold: float) -> int:
         report = verify(db, tmp / "store", since=since)
         with db.session() as s:
             paths = [tmp / "store" / f.path for f in s.query(RecordingFile)]
+            # Remote copy verified (uploaded with its hash read back) after the segment ended.
+            last_upload: dict[str, datetime] = {}
+            ended: dict[str, datetime] = {}
+            for f, rec in s.query(RecordingFile, Recording).join(
+                Recording, Recording.id == RecordingFile.recording_id
+            ):
+                ended[rec.id] = rec.ended_at
+                if f.uploaded_at is not None and (
+                    rec.id not in last_upload or f.uploaded_at > last_upload[rec.id]
+                ):
+                    last_upload[rec.id] = f.uploaded_at
     finally:
         db.dispose()
     unplayable = sum(1 for p in paths if read_track(p).seconds is None)
@@ -178,6 +193,13 @@ async def soak(calls: int, minutes: float, hold: float) -> int:
     for p in report.problems[:10]:
         print(f"  {p.outcome}: call {p.call_id} {p.reason}")
     print(f"files {len(paths)}, unplayable {unplayable}")
+    delays = sorted((last_upload[r] - ended[r]).total_seconds() for r in last_upload)
+    if delays:
+        print(
+            f"remote copy verified after the segment's end: p50 {pct(delays, 50):.2f}s "
+            f"p95 {pct(delays, 95):.2f}s max {delays[-1]:.2f}s "
+            f"({len(delays)} of {len(ended)} recordings uploaded; target p95 <= 2 s)"
+        )
     warm = samples[1] if len(samples) > 2 else samples[0]
     last = samples[-1]
     print(

@@ -118,16 +118,23 @@ class Handoff:
         private_dir(pending_dir)
         self._in_flight: set[str] = set()  # recording ids being handed off now
 
-    def _journal(self, call: CallState, seg: Segment) -> Path:
+    async def _journal(self, call: CallState, seg: Segment) -> Path:
+        """Write the pending file, synced, off the event loop (an fsync on a busy
+        disk would stall every call); the record is taken on the loop, where
+        the call state cannot change under it."""
         record: dict[str, Any] = {"call": call.to_dict(), "segment_id": seg.recording_id}
         record["call"]["segment"] = asdict(seg) | {"decision": seg.decision.to_dict()}
         path = self.pending_dir / f"{seg.recording_id}.json"
-        write_private(path, json.dumps(record), sync=True)
+        await asyncio.to_thread(write_private, path, json.dumps(record), sync=True)
         return path
 
     async def deliver(self, call: CallState, seg: Segment) -> str | None:
-        path = self._journal(call, seg)
-        self._in_flight.add(seg.recording_id)
+        self._in_flight.add(seg.recording_id)  # before the journal exists: no retry races it
+        try:
+            path = await self._journal(call, seg)
+        except BaseException:
+            self._in_flight.discard(seg.recording_id)
+            raise
         try:  # a file we cannot finish (bad header, stereo) is kept too
             # Header repair and stereo read and write whole files: off the loop.
             finished = await asyncio.to_thread(build_finished, call, seg)

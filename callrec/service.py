@@ -232,7 +232,11 @@ class Service:
             self.policy.install_sighup(asyncio.get_running_loop())
         if self.storage.target is not None:
             self._tasks.append(
-                asyncio.create_task(self.storage.outbox_worker().run_forever(self.stop_event))
+                asyncio.create_task(
+                    self.storage.outbox_worker().run_forever(
+                        self.stop_event, wake=self.storage.outbox_wake
+                    )
+                )
             )
         if self.storage.cfg.webhooks.urls:
             hooks = WebhookWorker(

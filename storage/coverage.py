@@ -21,6 +21,7 @@ agent; by day it counts on the day it started.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -80,16 +81,29 @@ def _key(group: str, when: datetime, agent: str | None, campaign: str | None) ->
     return value or NONE_KEY
 
 
-def coverage(s: Session, start: datetime, end: datetime, group: str = "day") -> Coverage:
-    """Figures for calls started in [start, end) (UTC), one row per group value, sorted."""
-    if group not in GROUPS:
-        raise ValueError(f"group must be one of {GROUPS}")
-    if not start < end or end - start > timedelta(days=MAX_DAYS):
-        raise ValueError(f"the range must be positive and at most {MAX_DAYS} days")
-    units: dict[tuple[str, str], _Call] = defaultdict(_Call)
+def _check_range(start: datetime, end: datetime, max_days: int = MAX_DAYS) -> None:
+    if not start < end or end - start > timedelta(days=max_days):
+        raise ValueError(f"the range must be positive and at most {max_days} days")
+
+
+Key = tuple[str, ...]
+KeyOf = Callable[[datetime, str | None, str | None], Key]  # (when, agent, campaign) -> key
+
+
+def _calls(
+    s: Session,
+    start: datetime,
+    end: datetime,
+    key_of: KeyOf,
+    *,
+    campaign: str | None = None,
+    agent: str | None = None,
+) -> tuple[dict[tuple[Key, str], _Call], dict[str, _Call]]:
+    """Each call's recordings and verification outcomes, per group key and overall."""
+    units: dict[tuple[Key, str], _Call] = defaultdict(_Call)
     totals: dict[str, _Call] = defaultdict(_Call)
     # Segments: the recording's start decides the day; its verification, if any, the outcome.
-    segs = s.execute(
+    segs = (
         select(
             Recording.call_id,
             Recording.started_at,
@@ -100,15 +114,19 @@ def coverage(s: Session, start: datetime, end: datetime, group: str = "day") -> 
         .outerjoin(Verification, Verification.recording_id == Recording.id)
         .where(Recording.started_at >= start, Recording.started_at < end)
     )
-    for call_id, started, agent, campaign, outcome in segs:
-        for unit in (units[_key(group, started, agent, campaign), call_id], totals[call_id]):
+    if campaign:
+        segs = segs.where(Recording.campaign == campaign)
+    if agent:
+        segs = segs.where(Recording.agent == agent)
+    for call_id, started, rec_agent, rec_campaign, outcome in s.execute(segs):
+        for unit in (units[key_of(started, rec_agent, rec_campaign), call_id], totals[call_id]):
             unit.recorded = True
             unit.outcomes.add(outcome)
     # Calls with no recording (gaps, not recorded by decision): Asterisk's times decide the day.
     when = func.coalesce(
         CallSpan.bridged_at, CallSpan.answered_at, CallSpan.ended_at, Verification.checked_at
     )
-    rows = s.execute(
+    rows = (
         select(
             Verification.call_id,
             Verification.linkedid,
@@ -126,19 +144,57 @@ def coverage(s: Session, start: datetime, end: datetime, group: str = "day") -> 
             Verification.checked_at < end + timedelta(days=1),
         )
     )
-    for v_call, linkedid, vid, at, v_agent, v_campaign, outcome in rows:
+    if campaign:
+        rows = rows.where(Verification.campaign == campaign)
+    if agent:
+        rows = rows.where(Verification.agent == agent)
+    for v_call, linkedid, vid, at, v_agent, v_campaign, outcome in s.execute(rows):
         if at is None or not start <= at < end:
             continue
         call = v_call or f"linkedid:{linkedid or vid}"
-        units[_key(group, at, v_agent, v_campaign), call].outcomes.add(outcome)
+        units[key_of(at, v_agent, v_campaign), call].outcomes.add(outcome)
         totals[call].outcomes.add(outcome)
+    return units, totals
+
+
+def coverage(s: Session, start: datetime, end: datetime, group: str = "day") -> Coverage:
+    """Figures for calls started in [start, end) (UTC), one row per group value, sorted."""
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {GROUPS}")
+    _check_range(start, end)
+    units, totals = _calls(
+        s, start, end, lambda when, agent, campaign: (_key(group, when, agent, campaign),)
+    )
     out: dict[str, CoverageRow] = {}
     for (key, _call), unit in units.items():
-        _count(out.setdefault(key, CoverageRow(key)), unit)
+        _count(out.setdefault(key[0], CoverageRow(key[0])), unit)
     total = CoverageRow("total")
     for unit in totals.values():
         _count(total, unit)
     return Coverage(start, end, group, [out[k] for k in sorted(out)], total)
+
+
+def coverage_table(
+    s: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    campaign: str | None = None,
+    agent: str | None = None,
+    max_days: int = MAX_DAYS,
+) -> list[tuple[Key, CoverageRow]]:
+    """One row per (day, campaign, agent) of calls started in [start, end), sorted,
+    counted as :func:`coverage` counts: the console's coverage table."""
+    _check_range(start, end, max_days)
+
+    def key_of(when: datetime, agent_: str | None, campaign_: str | None) -> Key:
+        return (when.date().isoformat(), campaign_ or NONE_KEY, agent_ or NONE_KEY)
+
+    units, _ = _calls(s, start, end, key_of, campaign=campaign, agent=agent)
+    out: dict[Key, CoverageRow] = {}
+    for (key, _call), unit in units.items():
+        _count(out.setdefault(key, CoverageRow("|".join(key))), unit)
+    return [(k, out[k]) for k in sorted(out)]
 
 
 def _count(row: CoverageRow, call: _Call) -> None:

@@ -414,15 +414,29 @@ class Outbox:
             result.failed += 1
             result.errors.append(str(err))
 
-    async def run_forever(self, stop: asyncio.Event, poll_seconds: float = 2.0) -> None:
-        """Background worker for the service: drain, then sleep until the next due item."""
+    async def run_forever(
+        self, stop: asyncio.Event, poll_seconds: float = 2.0, wake: asyncio.Event | None = None
+    ) -> None:
+        """Background worker for the service: drain, then sleep until the next
+        poll, or until ``wake`` is set (a segment was just stored on this node)."""
         while not stop.is_set():
+            if wake is not None:
+                wake.clear()  # what is stored from here on is seen by this drain or the next
             try:
                 await self.drain()
             except Exception:  # a database hiccup must not kill the worker
                 log.exception("outbox drain failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            await _first_of(stop, wake, poll_seconds)
+
+
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:
+    """Return when ``stop`` or ``wake`` is set, or after ``timeout`` seconds."""
+    waits = [asyncio.ensure_future(e.wait()) for e in (stop, wake) if e is not None]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def _unexpected(exc: BaseException) -> UploadError:

@@ -165,6 +165,9 @@ class StorageService:
         self.cfg = config
         self.target = target if target is not None else outbox.build_target(config.upload)
         self.node = worker_id()
+        # Set when a segment is stored here: this node's outbox worker uploads
+        # it at once instead of at its next poll (other nodes still poll).
+        self.outbox_wake = asyncio.Event()
 
     @classmethod
     def open(cls, config: StorageConfig) -> StorageService:
@@ -176,9 +179,12 @@ class StorageService:
     # -- hand-off from the call paths ---------------------------------------
 
     async def accept_segment(self, segment: FinishedSegment) -> str:
-        return await asyncio.to_thread(
+        stored = await asyncio.to_thread(
             ingest.ingest, self.db, self.cfg, segment, upload=self.target is not None
         )
+        if self.target is not None:
+            self.outbox_wake.set()
+        return stored
 
     # -- outbox ---------------------------------------------------------------
 

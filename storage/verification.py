@@ -6,7 +6,9 @@ own records (``call_spans``, filled from CEL by ``callrec serve``):
 
 * a segment whose decision said record is checked against its files: present,
   a readable audio header, each track at least ``RATIO`` of the expected
-  length, and no captured track silent throughout. The expected length is the
+  length, no hole inside a track (a run of digital silence where the party was
+  heard on both sides: audio the capture did not get in time), and no captured
+  track silent throughout. The expected length is the
   bridged time inside the segment's window: it opens at the bridge for an
   autostart first segment (else at the documented start) and closes at the
   unbridge when the segment ran to the hangup (else at the documented stop).
@@ -26,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import wave
 from array import array
 from collections import Counter
@@ -61,6 +64,9 @@ RATIO = 0.98  # a track shorter than this share of the expected length is short
 SLACK_SECONDS = 0.1  # frame granularity of the capture and the events' timing
 HANGUP_SLACK_SECONDS = 1.0  # a segment ending this close to the unbridge ran to the hangup
 SILENCE_PEAK = 64  # 16-bit peak below which a 1 s window counts as silent
+HOLE_SECONDS = 0.1  # a run of exact zero samples this long inside heard audio is a hole
+HEARD_SECONDS = 0.5  # ... when the party is heard within this much on both sides of it
+PAUSE_SLACK_SECONDS = 1.0  # a hole this close to a documented pause is the pause
 ALERT_CODE = "capture.gap"
 TRACK_KINDS = ("agent", "customer")
 BAD = (SHORT, MISSING, SILENT_LEG, GAP)
@@ -144,6 +150,7 @@ class Track:
     seconds: float | None  # None: no readable audio
     silent: bool
     problem: str | None = None
+    holes: tuple[tuple[float, float], ...] = ()  # (seconds into the file, length)
 
 
 def read_track(path: Path) -> Track:
@@ -158,13 +165,21 @@ def read_track(path: Path) -> Track:
             if rate <= 0 or width != 2:
                 return Track(None, False, f"{path.name}: unsupported WAV ({rate} Hz, {width} B)")
             samples = array("h", frames[: len(frames) // 2 * 2])
-            return Track(len(samples) / (rate * channels), _silent(samples, rate * channels))
+            return Track(
+                len(samples) / (rate * channels),
+                _silent(samples, rate * channels),
+                holes=find_holes(samples, rate, channels),
+            )
         from pydub import AudioSegment  # other stored formats go through ffmpeg
 
         audio = AudioSegment.from_file(path)
         pcm = audio.set_sample_width(2)
         samples = array("h", pcm.raw_data[: len(pcm.raw_data) // 2 * 2])
-        return Track(len(audio) / 1000.0, _silent(samples, pcm.frame_rate * pcm.channels))
+        return Track(
+            len(audio) / 1000.0,
+            _silent(samples, pcm.frame_rate * pcm.channels),
+            holes=find_holes(samples, pcm.frame_rate, pcm.channels),
+        )
     except (OSError, EOFError, wave.Error, ValueError) as exc:
         return Track(None, False, f"{path.name}: header not readable ({exc})")
     except Exception as exc:
@@ -179,6 +194,62 @@ def _silent(samples: array[int], per_second: int) -> bool:
         if window and max(max(window), -min(window)) >= SILENCE_PEAK:
             return False
     return True
+
+
+def find_holes(
+    samples: array[int], rate: int, channels: int = 1
+) -> tuple[tuple[float, float], ...]:
+    """Runs of exact digital silence inside a track where its party is heard just
+    before and just after: (seconds into the file, length), merged over channels.
+
+    A capture writes whole frames of zeros when the party's audio has not reached
+    it in time (Asterisk's snoop does on every 20 ms tick the audiohook is short,
+    MixMonitor for a direction that lags); a line with a person on it is never
+    that quiet, so such a run inside speech is audio missing from the file, even
+    when the file's length is right. A run at either end is not judged (nothing
+    heard on that side), nor one with no audio above SILENCE_PEAK near it.
+    """
+    if rate <= 0 or channels <= 0:
+        return ()
+    found: list[tuple[float, float]] = []
+    shortest = max(1, int(HOLE_SECONDS * rate))
+    near = int(HEARD_SECONDS * rate)
+    run = re.compile(rb"(?:\x00\x00){%d,}" % shortest)
+    for channel in range(channels):
+        mono = samples[channel::channels] if channels > 1 else samples
+        data = mono.tobytes()
+        for match in run.finditer(data):
+            start = (match.start() + 1) // 2  # whole samples only
+            end = match.end() // 2
+            if end - start < shortest or start == 0 or end >= len(mono):
+                continue
+            before, after = mono[max(0, start - near) : start], mono[end : end + near]
+            if _peak(before) >= SILENCE_PEAK and _peak(after) >= SILENCE_PEAK:
+                found.append((start / rate, (end - start) / rate))
+    return tuple(sorted(found))
+
+
+def _peak(samples: array[int]) -> int:
+    return max(max(samples), -min(samples)) if samples else 0
+
+
+def _outside_pauses(
+    holes: Iterable[tuple[float, float]], rec: Recording
+) -> list[tuple[float, float]]:
+    """The holes that are not a documented pause (a paused capture writes silence)."""
+    spans = []
+    for pause in rec.pauses or []:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            start = _instant(pause[0]) - _epoch(rec.started_at)
+            end = _instant(pause[1]) - _epoch(rec.started_at) if pause[1] else float("inf")
+            spans.append((start - PAUSE_SLACK_SECONDS, end + PAUSE_SLACK_SECONDS))
+    return [(at, n) for at, n in holes if not any(a <= at and at + n <= b for a, b in spans)]
+
+
+def _instant(value: str) -> float:
+    """Epoch seconds of an ISO time (naive: UTC, as stored)."""
+    moment = datetime.fromisoformat(value)
+    return moment.timestamp() if moment.tzinfo else _epoch(moment)
 
 
 def expected_window(
@@ -243,6 +314,7 @@ def check_segment(
         findings["window"] = [window[0].isoformat(), window[1].isoformat()]
     out.expected_seconds = round(expected, 3)
     missing, short, silent, captured = [], [], [], []
+    holed: list[str] = []
     for kind in wanted:
         row = tracks.get(kind)
         if row is None or not row.present:
@@ -258,14 +330,22 @@ def check_segment(
         findings[kind]["ratio"] = round(ratio, 4)
         if expected > 1.0 and track.seconds < RATIO * expected - SLACK_SECONDS:
             short.append(f"{kind} {track.seconds:.2f}s of {expected:.2f}s ({ratio:.1%})")
+        holes = _outside_pauses(track.holes, rec)
+        if holes:
+            findings[kind]["audio_gaps"] = [[round(at, 2), round(n, 2)] for at, n in holes]
+            holed.extend(f"audio_gap:{kind}:{at:.2f}s:{n:.2f}s" for at, n in holes)
         if track.silent and expected > 1.0:
             silent.append(f"{kind} track silent throughout {track.seconds:.1f}s")
     out.captured_seconds = round(min(captured), 3) if captured else None
     out.details = findings
     if missing:
         out.outcome, out.reason = MISSING, "; ".join(missing)
-    elif short:
-        out.outcome, out.reason = SHORT, "short: " + "; ".join(short)
+    elif short or holed:
+        out.outcome = SHORT
+        out.reason = "; ".join(
+            [*(["short: " + "; ".join(short)] if short else []),
+             *(["audio missing inside: " + " ".join(holed)] if holed else [])]
+        )  # fmt: skip
     elif silent:
         out.outcome, out.reason = SILENT_LEG, "; ".join(silent)
     else:

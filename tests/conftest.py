@@ -70,7 +70,17 @@ async def no_leaks(ari: AriClient) -> AsyncIterator[None]:
     pytest.fail(f"leaked channels {names} and bridges {[b['id'] for b in bridges]}")
 
 
-_REAL_PARTS = ("asterisk", "sshd", "postgres", "browser")
+_REAL_PARTS = ("asterisk", "sshd", "postgres", "browser", "baresip")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    """Note the real parts a test is marked with (its keywords also hold folder
+    names, so a checkout in a folder named "baresip" would count every test)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    parts = [part for part in _REAL_PARTS if item.get_closest_marker(part)]
+    report.user_properties.append(("real_parts", parts))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -80,8 +90,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for report in terminalreporter.stats.get(outcome, []):
             if getattr(report, "when", "call") != "call":
                 continue
-            for part in _REAL_PARTS:
-                if part in getattr(report, "keywords", {}):
-                    counts[part] += 1
+            marked = dict(getattr(report, "user_properties", [])).get("real_parts", [])
+            for part in marked:
+                counts[part] += 1
     line = ", ".join(f"{part}: {n}" for part, n in counts.items())
     terminalreporter.write_line(f"tests executed against real parts: {line}")

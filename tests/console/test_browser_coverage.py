@@ -52,8 +52,8 @@ async def test_coverage_counts(cov_env: Env) -> None:
         ("sales", "a1"): (3, 3, 0, 0),
         ("collections", "1001"): (1, 1, 1, 0),
         ("collections", "1002"): (1, 1, 0, 1),
-        ("collections", "1003"): (1, 1, 0, 1),
-        ("—", "9001"): (1, 0, 0, 0),
+        ("collections", "1003"): (1, 0, 0, 1),  # never controlled: a gap, not a decision
+        ("(none)", "9001"): (1, 0, 0, 0),
     }
     only = coverage.read(cov_env.storage.db, today - timedelta(days=1), today, agent="1002")
     assert totals(only) == {("collections", "1002"): (1, 1, 0, 1)}

@@ -209,3 +209,30 @@ def test_one_active_alert_per_code_under_concurrent_raises(
     assert [a[0] for a in status(db).alerts] == ["upload.hostkey_mismatch"]
     with pytest.raises(IntegrityError), db.session() as s:
         s.add(Alert(code="upload.hostkey_mismatch", message="y", raised_at=utcnow()))
+
+
+async def test_worker_uploads_a_stored_segment_at_once(
+    service: StorageService, tmp_path: Path
+) -> None:
+    """A segment stored on this node wakes its outbox worker: uploaded well
+    before the worker's next poll (an hour here), not at it."""
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        service.outbox_worker().run_forever(stop, poll_seconds=3600, wake=service.outbox_wake)
+    )
+    try:
+        await asyncio.sleep(0.2)  # the first drain found nothing and is asleep
+        rid = await service.accept_segment(make_segment(tmp_path))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            with service.db.session() as s:  # a new snapshot each time
+                query = select(OutboxItem.state).where(OutboxItem.recording_id == rid)
+                states = set(s.scalars(query))
+            if states == {"done"} or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert states == {"done"}, states
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 5)
