@@ -555,6 +555,8 @@ def cpu_line(label: str, cpu: Cpu, base: Cpu) -> str:
 
 async def bench(args: argparse.Namespace) -> int:
     n, window = args.calls, args.window
+    if args.no_sync:
+        os.fsync = lambda fd: None  # this process only: callrec's writes, not Asterisk's
     inst, _ = sandbox.up(f"agibench-{os.getpid()}")
     ari = AriClient(inst.ari_url, inst.ari_user, inst.ari_password, inst.app)
     truth = CelTruth("127.0.0.1", inst.ports.ami, inst.ami_user, inst.ami_secret)
@@ -566,7 +568,7 @@ async def bench(args: argparse.Namespace) -> int:
             f"Asterisk: {inst.version.split(' built')[0]}; {os.cpu_count()} cores; "
             f"N = {n}; calls arrive and end at {arrival}; "
             f"the {args.hangup}s hang up; formats {args.formats or 'Asterisk chooses'}; "
-            f"CPU window {window:g}s"
+            f"CPU window {window:g}s{'; callrec does not fsync' if args.no_sync else ''}"
         )
         base = Path(tempfile.mkdtemp(prefix="agibench-"))  # removed with the sandbox
         (base / "callrec.toml").write_text(POLICY)
@@ -671,6 +673,12 @@ def main() -> int:
         default=0.0,
         help="pause callrec's recordings (console action, AMI MixMonitorMute) this many "
         "seconds before the hangups, and report where the muted stretch falls",
+    )
+    parser.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="diagnostic: callrec's state and hand-off journal are written without fsync, "
+        "to tell what its syncs cost Asterisk's own writes on the same disk",
     )
     parser.add_argument("--detail", action="store_true", help="print every track's analysis")
     return asyncio.run(bench(parser.parse_args()))
