@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -42,15 +43,24 @@ def private_dir(path: Path) -> Path:
 
 
 def write_private(path: Path, data: str | bytes, *, sync: bool = False) -> None:
-    """Write ``path`` atomically (temp file + rename), created 0600 from the start."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data.encode() if isinstance(data, str) else data)
-        if sync:
-            out.flush()
-            os.fsync(out.fileno())
-    os.replace(tmp, path)
+    """Write ``path`` atomically (temp file + rename), created 0600 from the start.
+
+    The temp file's name is unique to this write: two writers of the same
+    path (state saves from threads) never rename each other's file away.
+    """
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    fd = os.open(tmp, flags, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data.encode() if isinstance(data, str) else data)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def make_private(path: Path) -> None:
