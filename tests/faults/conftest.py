@@ -40,6 +40,7 @@ async def hang_up(stack: Stack, calls: list[CallState]) -> None:
     for call in calls:
         await app.client.hangup(call.channels["customer"])
     await wait_for(lambda: not any(c.call_id in app.calls for c in calls), 20, "calls to end")
+    await app.drain()  # their hand-offs run in the background: stored (or kept) by now
 
 
 async def spans_of(stack: Stack, calls: list[CallState]) -> None:
