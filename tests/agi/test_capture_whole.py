@@ -16,35 +16,22 @@ after the bridge or stops early.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.agi.conftest import NY_NUMBER, AgiEnv, host_file
+from tests.support import bench_common
 
 pytestmark = pytest.mark.asterisk
 
-ROOT = Path(__file__).resolve().parents[2]
 HEAD_MAX = 0.1  # seconds missing before the first sample
 TAIL_MAX = 0.15  # seconds missing after the last one
 TALK = 8.0  # long enough that a loaded host's ~0.15 s tail is under 2 %; a 0.5 s loss is not
 
 
-def _bench_common() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "bench" / "common.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_common"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _bench_common()
+common = bench_common.load()
 PREFIX = {"agent": "Local/agent-timed", "customer": "Local/customer-timed"}
 
 

@@ -3,33 +3,21 @@ still miss speech, and the figures the benches print must say so."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import wave
 from array import array
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.support import bench_common
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 8000
 
 
-def _bench_common() -> ModuleType:
-    if "bench_common" in sys.modules:
-        return sys.modules["bench_common"]
-    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "bench" / "common.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_common"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _bench_common()
+common = bench_common.load()
 TONES = common.AGENT_TONES
 
 
