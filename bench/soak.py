@@ -67,6 +67,7 @@ instance = "{inst.name}"
 [endpoints]
 agent = "Local/agent-timed@callrec-sim/n"
 customer = "Local/customer-timed@callrec-sim/n"
+formats = "slin"
 [http]
 port = 0
 users_file = "users.toml"

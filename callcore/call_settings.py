@@ -25,6 +25,10 @@ class EndpointSettings(_Strict):
     agent: str = "Local/agent@callrec-sim/n"
     customer: str = "Local/customer@callrec-sim/n"
     agents: dict[str, str] = Field(default_factory=dict)  # per-agent override
+    # Codecs asked of the parties callrec originates ("slin" for the simulated
+    # Local parties, whose tones are slin: no transcoding); empty lets Asterisk
+    # choose, as real phones need.
+    formats: str = Field(default="", pattern=r"^([a-z0-9_]+(,[a-z0-9_]+)*)?$", max_length=200)
 
 
 class AgiSettings(_Strict):

@@ -59,7 +59,10 @@ def _demo(args: argparse.Namespace) -> int:
     from callrec.settings import AsteriskSettings, load_settings
 
     settings = load_settings(None)
-    settings = settings.model_copy(update={"asterisk": AsteriskSettings(instance=args.instance)})
+    # The demo's parties are the sandbox's simulated ones: slin, no transcoding.
+    endpoints = settings.endpoints.model_copy(update={"formats": "slin"})
+    update = {"asterisk": AsteriskSettings(instance=args.instance), "endpoints": endpoints}
+    settings = settings.model_copy(update=update)
     return _run(settings, args)
 
 

@@ -197,6 +197,7 @@ class Service:
             dtmf_timeout=s.dtmf.timeout_seconds,
             default_region=self.policy.config.org.default_region,
             capture=s.ari.capture,
+            originate_formats=endpoints.formats or None,
             ami=self.stasis_ami,
             monitor=MonitorDir(link.monitor_dir_host, link.monitor_dir_asterisk),
         )

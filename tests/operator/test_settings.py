@@ -145,3 +145,16 @@ def test_the_example_file_is_a_complete_production_file(monkeypatch: pytest.Monk
     example = Path(__file__).parents[2] / "examples" / "service.toml"
     s = load_settings(example, "serve")
     assert s.asterisk.instance is None and s.storage.upload.type == "sftp"
+
+
+def test_originate_formats_are_codec_names_only() -> None:
+    """``[endpoints] formats`` goes to Asterisk as the originate's formats: names only."""
+    from pydantic import ValidationError
+
+    from callcore.call_settings import EndpointSettings
+
+    assert EndpointSettings().formats == ""  # real phones: Asterisk chooses
+    assert EndpointSettings(formats="slin,ulaw").formats == "slin,ulaw"
+    for bad in ("slin;ulaw", "slin, ulaw", "SLIN&x=1", "a" * 201):
+        with pytest.raises(ValidationError):
+            EndpointSettings(formats=bad)
