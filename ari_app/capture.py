@@ -41,6 +41,18 @@ def event_time(event: dict[str, Any]) -> float:
     return time.time()
 
 
+def new_segment(call: CallState, segment_no: int) -> Segment:
+    """The segment a capture backend is about to start, under the decision in force."""
+    decision = call.current_decision()
+    return Segment(
+        recording_id=new_recording_id(),
+        segment_no=segment_no,
+        agent=call.agent,
+        legs=decision.legs,
+        decision=decision,
+    )
+
+
 class Capturer:
     def __init__(
         self, client: AriClient, waiters: Waiters, recording_dir: Path, timeout: float = 5.0
@@ -55,15 +67,8 @@ class Capturer:
 
     async def start(self, call: CallState, segment_no: int) -> Segment:
         """Snoop and record each leg the decision allows; return the live segment."""
-        decision = call.current_decision()
-        legs = ["agent"] if decision.legs == "agent" else ["agent", "customer"]
-        seg = Segment(
-            recording_id=new_recording_id(),
-            segment_no=segment_no,
-            agent=call.agent,
-            legs=decision.legs,
-            decision=decision,
-        )
+        seg = new_segment(call, segment_no)
+        legs = ["agent"] if seg.legs == "agent" else ["agent", "customer"]
         for leg in legs:
             name = recording_name(seg.recording_id, leg)
             seg.captures[leg] = Capture(

@@ -19,10 +19,10 @@ import logging
 import time
 from pathlib import Path
 
+from ari_app.capture import new_segment
 from callcore.ami import Ami, AmiError
 from callcore.mixmonitor import MonitorDir, legs_captured, options, wait_closed
 from callcore.state import CallState, Capture, Segment
-from storage.segment import new_recording_id
 
 log = logging.getLogger("callrec.ari.mixmonitor")
 
@@ -60,16 +60,9 @@ class MixMonitorCapturer:
         Raises ``AmiError`` when Asterisk refused (the segment is then set
         with nothing started, as a failed snoop leaves it).
         """
-        decision = call.current_decision()
         channel = call.channels["agent"]
-        seg = Segment(
-            recording_id=new_recording_id(),
-            segment_no=segment_no,
-            agent=call.agent,
-            legs=decision.legs,
-            decision=decision,
-        )
-        for leg in legs_captured(decision.legs):
+        seg = new_segment(call, segment_no)
+        for leg in legs_captured(seg.legs):
             seg.captures[leg] = Capture(
                 leg=leg,
                 handle=handle_of(channel, ""),
