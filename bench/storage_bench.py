@@ -175,13 +175,7 @@ def bench_rematch(work: Path, n_records: int, n_recordings: int, rounds: int = 5
 
     def ours_rolled_back() -> float:
         """The whole rematch, then rolled back: every round starts from the same data."""
-        with db.sessions() as s:
-            s.begin()
-            t0 = time.perf_counter()
-            rematch(s, "bench")
-            elapsed = time.perf_counter() - t0
-            s.rollback()
-        return elapsed
+        return rolled_back(db, lambda s: rematch(s, "bench"))
 
     # Interleaved rounds (the box is shared and noisy): medians, not one shot.
     t_join, t_ours = [], []
@@ -190,7 +184,7 @@ def bench_rematch(work: Path, n_records: int, n_recordings: int, rounds: int = 5
         t_join.append(t)
         t_ours.append(ours_rolled_back())
     t0 = time.perf_counter()
-    with db.session() as s:  # the real, committed run, checked below
+    with db.joined_session() as s:  # the real, committed run, checked below (as serve runs it)
         assigned = rematch(s, "bench")
     t_commit = time.perf_counter() - t0
     with db.session() as s:
@@ -204,6 +198,24 @@ def bench_rematch(work: Path, n_records: int, n_recordings: int, rounds: int = 5
     print(f"  ratio                                   : {m_ours / m_join:7.2f}x (target <= 2)")
     print(f"  committed run: {t_commit:.2f} s, {assigned:,} recordings assigned, {pairs:,} pairs")
     return db_path
+
+
+class _RollBack(Exception):
+    """Ends a timed round: its transaction is rolled back."""
+
+
+def rolled_back(db: Database, work: Any) -> float:
+    """Seconds ``work(session)`` takes in the session serve's rematch runs in, rolled back."""
+    elapsed = 0.0
+    try:
+        with db.joined_session() as s:
+            t0 = time.perf_counter()
+            work(s)
+            elapsed = time.perf_counter() - t0
+            raise _RollBack
+    except _RollBack:
+        pass
+    return elapsed
 
 
 def candidates_like(s: Session, e164: str) -> list[tuple[int, str]]:
@@ -345,19 +357,10 @@ def bench_rematch_postgres(
         "JOIN crm_phones p ON p.e164 = r.customer_e164 WHERE r.state = 'unassigned'"
     )
 
-    def timed(work: Any) -> float:
-        with db.sessions() as s:
-            s.begin()
-            t0 = time.perf_counter()
-            work(s)
-            elapsed = time.perf_counter() - t0
-            s.rollback()
-        return elapsed
-
     t_join, t_ours = [], []
     for _ in range(rounds):
-        t_join.append(timed(lambda s: s.execute(text(join_sql))))
-        t_ours.append(timed(lambda s: rematch(s, "bench")))
+        t_join.append(rolled_back(db, lambda s: s.execute(text(join_sql))))
+        t_ours.append(rolled_back(db, lambda s: rematch(s, "bench")))
     m_ours, m_join = statistics.median(t_ours), statistics.median(t_join)
     print(f"Rematch: {n_recordings:,} unassigned recordings vs {n_records:,} CRM records "
           f"(PostgreSQL 15), median of {rounds} interleaved rounds:")  # fmt: skip

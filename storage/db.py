@@ -109,6 +109,35 @@ class Database:
         with self.sessions() as s, s.begin():
             yield s
 
+    @contextmanager
+    def joined_session(self) -> Iterator[Session]:
+        """A transaction for set-based inserts whose rows a join of their parents makes.
+
+        On SQLite its statements skip the row-by-row foreign-key checks (a
+        third of the nightly rematch's time, docs/STORAGE.md): SQLite has one
+        writer at a time and the join reads the parents under the write lock,
+        so each check could only find again the row the join has just read.
+        The connection goes back to the pool with the checks on (or is
+        discarded). Elsewhere it is :meth:`session`: PostgreSQL's checks also
+        lock the parents against other writers, which is worth their cost.
+        """
+        if self.dialect != "sqlite":
+            with self.session() as s:
+                yield s
+            return
+        with self.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection  # autocommit: no BEGIN yet
+            raw.execute("PRAGMA foreign_keys=OFF")  # only outside a transaction
+            try:
+                with Session(bind=conn, expire_on_commit=False) as s, s.begin():
+                    yield s
+            finally:
+                try:
+                    raw.execute("PRAGMA foreign_keys=ON")
+                except Exception:
+                    conn.invalidate()  # never reused unchecked
+                    raise
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -131,6 +131,12 @@ class Recording(Base):
             kw["stored_state"] = kw.pop("state")
         super().__init__(**kw)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``rec.state = …`` would be lost at flush (it is derived): refuse it loudly."""
+        if name == "state":
+            raise AttributeError("Recording.state is derived; write Recording.stored_state")
+        super().__setattr__(name, value)
+
     # Search (storage/search.py): (filter, started_at, id) serves a filter and the
     # keyset order at once; the partial-number trigram index is PostgreSQL-only
     # and lives in migration 0006 alone.

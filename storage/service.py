@@ -435,7 +435,7 @@ class StorageService:
                 log.info("rematch already running on another node")
                 return 0
         try:
-            with self.db.session() as s:
+            with self.db.joined_session() as s:
                 n = matching.rematch(s, actor.name)
         finally:
             with self.db.session() as s:

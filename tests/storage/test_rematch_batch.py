@@ -14,9 +14,11 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from storage import audit, erasure, matching, retention
 from storage.db import Database, open_database
@@ -117,7 +119,7 @@ def test_rematch_makes_each_pair_once_with_one_chained_entry(db_url: str) -> Non
     try:
         want = _load(db, 400)
         assert len(want) > 200 and len({r for r, _ in want}) < len(want)  # shared number hit
-        with db.session() as s:
+        with db.joined_session() as s:  # as serve runs it (SQLite: unchecked keys)
             n = matching.rematch(s, "nightly")
         assert n == len({r for r, _ in want})
         [run] = _check_result(db, want)
@@ -135,6 +137,42 @@ def test_rematch_makes_each_pair_once_with_one_chained_entry(db_url: str) -> Non
         with db.session() as s:
             assert matching.rematch(s, "nightly") == 0  # nothing new: nothing written
             assert audit.verify(s).checked == 1
+    finally:
+        db.dispose()
+
+
+def test_a_run_leaves_every_key_whole_and_the_checks_back_on(db_url: str) -> None:
+    """On SQLite the run's session skips the row-by-row key checks; nothing else may."""
+    db = open_database(db_url)
+    try:
+        want = _load(db, 200, seed=17)
+        with db.joined_session() as s:
+            assert matching.rematch(s, "nightly") == len({r for r, _ in want})
+        with pytest.raises(RuntimeError), db.joined_session() as s:  # a run that fails
+            matching.rematch(s, "nightly")
+            raise RuntimeError("the run fails")
+        dangling = text(
+            "INSERT INTO assignments (recording_id, record_id, how, assigned_at, assigned_by) "
+            "VALUES (:rid, :rec, 'manual', :now, 'qa')"
+        )
+        rid, rec = min(want)
+        for bad in ({"rid": "f" * 32, "rec": rec}, {"rid": rid, "rec": 99_999}):
+            with pytest.raises(IntegrityError), db.session() as s:
+                s.execute(dangling, {**bad, "now": NOW})
+        if db.dialect == "sqlite":
+            # SQLite's own check over the whole table finds no key the run left dangling,
+            conns = [db.engine.connect() for _ in range(10)]  # every pooled connection
+            try:  # (read on the driver's connections: no BEGIN IMMEDIATE on each)
+                raws = [c.connection.driver_connection for c in conns]
+                assert raws[0].execute("PRAGMA foreign_key_check").fetchall() == []
+                # ... and every connection went back to the pool checking keys again.
+                assert [r.execute("PRAGMA foreign_keys").fetchone()[0] for r in raws] == (
+                    [1] * len(raws)
+                )
+            finally:
+                for c in conns:
+                    c.close()
+        _check_result(db, want)
     finally:
         db.dispose()
 
@@ -173,7 +211,7 @@ def test_two_nodes_rematching_at_once_assign_each_pair_once(db_url: str) -> None
         def node(d: Database) -> None:
             try:
                 start.wait()
-                with d.session() as s:
+                with d.joined_session() as s:
                     counts.append(matching.rematch(s, "node"))
             except BaseException as exc:  # reported below
                 errors.append(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
+import pytest
 from sqlalchemy import select, text
 
 from storage.models import ASSIGNED, DELETED, UNASSIGNED, Recording, state_in
@@ -78,3 +79,13 @@ async def test_every_combination_of_states_selects_what_readers_see(
 async def test_counts_move_rematch_assigned_rows_to_assigned(service: StorageService) -> None:
     _load(service)
     assert await service.counts() == {ASSIGNED: 3, UNASSIGNED: 2, DELETED: 1}
+
+
+def test_writing_the_derived_state_is_refused_not_lost() -> None:
+    """``rec.state = …`` used to be accepted and then dropped at flush."""
+    rec = Recording(state=UNASSIGNED)  # the constructor keeps meaning the stored state
+    assert rec.stored_state == UNASSIGNED
+    with pytest.raises(AttributeError, match="stored_state"):
+        rec.state = ASSIGNED
+    rec.stored_state = ASSIGNED  # the one way to write it
+    assert rec.stored_state == ASSIGNED
