@@ -51,6 +51,7 @@ function connect() {
 // 4401: logged out (here, in another tab or on another node) or the session expired;
 // 4403: permission withdrawn. Reconnecting would only be refused: stop and say why.
 function ended(ev) {
+  clearInterval(alertsTimer);
   calls.clear();
   render();
   const login = "/login?next=" + encodeURIComponent(location.pathname);
@@ -78,4 +79,4 @@ $("alerts-refresh").addEventListener("click", loadAlerts);
 connect();
 loadAlerts();
 setInterval(tick, 1000);
-setInterval(loadAlerts, 15000);
+const alertsTimer = setInterval(loadAlerts, 15000);

@@ -64,7 +64,7 @@ class Node:
     client: TestClient  # type: ignore[type-arg]
 
 
-async def start_node(tmp: Path, users_file: Path) -> Node:
+async def start_node(tmp: Path, users_file: Path, session_seconds: int = 3600) -> Node:
     """A console app on the shared SQLite database, users from the shared file."""
     cfg = StorageConfig(
         db_url=f"sqlite:///{tmp / 'callrec.db'}",
@@ -74,7 +74,11 @@ async def start_node(tmp: Path, users_file: Path) -> Node:
     storage = StorageService.open(cfg)
     registry = CallRegistry()
     app = build_app(
-        registry, storage=storage, users=UserStore.load(users_file), session_secret=SECRET
+        registry,
+        storage=storage,
+        users=UserStore.load(users_file),
+        session_secret=SECRET,
+        session_seconds=session_seconds,
     )
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -201,6 +205,21 @@ async def test_logout_on_another_node_closes_within_the_recheck(
         assert (code, reason) == (events_ws.CLOSE_ENDED, "logged out")
     finally:
         await ws.close()
+
+
+async def test_expired_session_closes(tmp_path: Path, fast_recheck: float) -> None:
+    path = users_toml(tmp_path, alice=("alice-pw", ["agent"]))
+    node = await start_node(tmp_path, path, session_seconds=3)
+    try:
+        cookie, _ = await login(node.client, "alice", "alice-pw")
+        ws = await open_ws(node.client, session(cookie))
+        try:
+            code, reason, _ = await closed(ws, 3 + 10 * RECHECK + 2)
+            assert (code, reason) == (events_ws.CLOSE_ENDED, "session expired")
+        finally:
+            await ws.close()
+    finally:
+        await stop_node(node)
 
 
 @pytest.mark.parametrize(
