@@ -222,7 +222,8 @@ ROUTES = [
         "/api/events",
         events,
         CALLS,
-        "Websocket of live call updates: {type: calls, call, call_ended}",
+        "Websocket of live call updates: {type: calls, call, call_ended}; "
+        "closed 4401 when its credentials end, 4403 when the permission is withdrawn",
         tag="calls",
         response="websocket",
         errors=(401, 403),
