@@ -9,7 +9,8 @@ import asyncio
 import base64
 import re
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -39,6 +40,7 @@ from tests.console.support import (
     make_env,
     password,
 )
+from tests.support.postgres import Postgres, PostgresError
 
 RECHECK = 0.25  # the tests' interval; the service's is events_ws.RECHECK_SECONDS
 SECRET = b"s" * 32  # both nodes sign sessions with it, as a shared session_secret_file
@@ -65,10 +67,13 @@ class Node:
     client: TestClient  # type: ignore[type-arg]
 
 
-async def start_node(tmp: Path, users_file: Path, session_seconds: int = 3600) -> Node:
-    """A console app on the shared SQLite database, users from the shared file."""
+async def start_node(
+    tmp: Path, users_file: Path, session_seconds: int = 3600, db_url: str | None = None
+) -> Node:
+    """A console app on the shared database (SQLite in ``tmp`` unless ``db_url``),
+    users from the shared file."""
     cfg = StorageConfig(
-        db_url=f"sqlite:///{tmp / 'callrec.db'}",
+        db_url=db_url or f"sqlite:///{tmp / 'callrec.db'}",
         store_root=tmp / "store",
         upload=UploadTargetConfig(type="none"),
     )
@@ -193,10 +198,7 @@ async def test_logout_on_this_node_closes_the_socket_at_once(env: Env) -> None:
     assert refused.value.status == 401
 
 
-async def test_logout_on_another_node_closes_within_the_recheck(
-    nodes: tuple[Node, Node, Path],
-) -> None:
-    a, b, _ = nodes
+async def logout_elsewhere_closes(a: Node, b: Node) -> None:
     cookie, csrf = await login(a.client, "alice", "alice-pw")
     ws = await open_ws(a.client, session(cookie))
     try:
@@ -206,6 +208,43 @@ async def test_logout_on_another_node_closes_within_the_recheck(
         assert (code, reason) == (events_ws.CLOSE_ENDED, "logged out")
     finally:
         await ws.close()
+
+
+async def test_logout_on_another_node_closes_within_the_recheck(
+    nodes: tuple[Node, Node, Path],
+) -> None:
+    a, b, _ = nodes
+    await logout_elsewhere_closes(a, b)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    """A failure to start fails the test (never skips)."""
+    pg = Postgres()
+    try:
+        try:
+            pg.start()
+        except PostgresError as exc:
+            pytest.fail(f"PostgreSQL could not start (never skipped): {exc}", pytrace=False)
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.mark.postgres
+async def test_logout_on_another_node_closes_on_postgresql(
+    tmp_path: Path, fast_recheck: float, postgres: Postgres
+) -> None:
+    """The same on the database production nodes share."""
+    url = postgres.create_database("ws_" + uuid.uuid4().hex[:12])
+    path = users_toml(tmp_path, alice=("alice-pw", ["agent"]))
+    a = await start_node(tmp_path / "a", path, db_url=url)
+    b = await start_node(tmp_path / "b", path, db_url=url)
+    try:
+        await logout_elsewhere_closes(a, b)
+    finally:
+        await stop_node(a)
+        await stop_node(b)
 
 
 async def test_expired_session_closes(tmp_path: Path, fast_recheck: float) -> None:
