@@ -145,6 +145,18 @@ class StoredRevocations:
         return await asyncio.to_thread(self.store.is_revoked, sid)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """How a request was let in: a session cookie (``secret`` is the token, ``sid``
+    its id) or Basic (``secret`` is the user's password hash then). Kept in memory
+    only, never logged (no repr of the secret)."""
+
+    via: str
+    name: str
+    secret: str = field(repr=False)
+    sid: str | None = None
+
+
 def busy() -> ApiError:
     err = ApiError(503, "auth.busy", "too many logins in progress; try again shortly")
     err.headers = {"Retry-After": "1"}
@@ -182,6 +194,8 @@ class Auth:
     )
     _queued: int = 0
     revoked: Revocations = field(default_factory=lambda: MemoryRevocations())
+    # Called with a session id when this node ends that session (console.events_ws).
+    session_ended: list[Callable[[str], None]] = field(default_factory=list)
 
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self.secret, data, hashlib.sha256).digest()
@@ -256,29 +270,67 @@ class Auth:
         except ValueError:
             return None
 
-    async def read_session(self, token: str) -> tuple[User, str] | None:
-        """The session's user and CSRF token; None when forged, expired, ended or the
-        user was removed or changed password since (the users file is re-read on change)."""
+    async def session_state(self, token: str) -> tuple[User, str] | str:
+        """The session's user and CSRF token, or why the session is refused: forged,
+        expired, the user removed or their password changed since (the users file is
+        re-read on change), or ended by a logout on any node sharing the database."""
         parsed = self._parse_session(token)
         if parsed is None:
-            return None
+            return "session invalid"
         name, expiry, csrf, sid, fp = parsed
         if expiry < time.time():
-            return None
+            return "session expired"
         await self.refresh_users()
         user = self.users.get(name)
-        if user is None or not hmac.compare_digest(fp, self._fingerprint(user)):
-            return None
+        if user is None:
+            return "user removed"
+        if not hmac.compare_digest(fp, self._fingerprint(user)):
+            return "password changed"
         if await self.revoked.is_revoked(sid):
-            return None
+            return "logged out"
         return user, csrf
 
+    async def read_session(self, token: str) -> tuple[User, str] | None:
+        """The session's user and CSRF token; None when refused (see ``session_state``)."""
+        state = await self.session_state(token)
+        return None if isinstance(state, str) else state
+
     async def end_session(self, token: str) -> None:
-        """Logout: the session is refused from now on, on every node sharing the database."""
+        """Logout: the session is refused from now on, on every node sharing the database;
+        this node's listeners (its open websockets) hear of it at once."""
         parsed = self._parse_session(token)
         if parsed is not None:
             _, expiry, _, sid, _ = parsed
             await self.revoked.revoke(sid, datetime.fromtimestamp(expiry, UTC).replace(tzinfo=None))
+            for listener in tuple(self.session_ended):
+                try:
+                    listener(sid)
+                except Exception:  # a listener's fault must not fail the logout
+                    log.exception("session-ended listener failed")
+
+    def credentials(self, request: web.Request) -> Credentials:
+        """What this request was let in with, to check again later (a long-lived websocket)."""
+        user = require_user(request)
+        if request.get(VIA) == "session":
+            token = request.cookies.get(SESSION_COOKIE, "")
+            parsed = self._parse_session(token)
+            return Credentials("session", user.name, token, parsed[3] if parsed else None)
+        return Credentials("basic", user.name, user.password_hash, None)
+
+    async def recheck(self, creds: Credentials) -> User | str:
+        """The user behind ``creds`` now, or why they no longer hold: a session as on
+        each request; Basic credentials while the user exists with the same password
+        hash (the password itself is not kept, so it is not re-verified)."""
+        if creds.via == "session":
+            state = await self.session_state(creds.secret)
+            return state if isinstance(state, str) else state[0]
+        await self.refresh_users()
+        user = self.users.get(creds.name)
+        if user is None:
+            return "user removed"
+        if not hmac.compare_digest(user.password_hash.encode(), creds.secret.encode()):
+            return "password changed"
+        return user
 
     async def refresh_users(self) -> None:
         if self.users.stale():

@@ -28,10 +28,23 @@ function connect() {
     }
     render();
   };
-  ws.onclose = () => {
+  ws.onclose = (ev) => {
+    if (ev.code === 4401 || ev.code === 4403) { ended(ev); return; }
     $("live").textContent = "Disconnected; reconnecting…";
     setTimeout(connect, 2000);
   };
+}
+
+// 4401: the session or password this page opened the socket with no longer holds
+// (logged out, here or in another tab or node; expired); 4403: permission withdrawn.
+// Reconnecting would only be refused: the calls go and the page says why.
+function ended(ev) {
+  calls.clear();
+  render();
+  const login = "/login?next=" + encodeURIComponent(location.pathname);
+  $("live").replaceChildren(ev.code === 4401 ? "Logged out (" + ev.reason + "). " : "No longer permitted to watch calls. ",
+    el("a", { href: login, text: "Log in again" }));
+  $("live").dataset.ended = String(ev.code);
 }
 
 function render() {

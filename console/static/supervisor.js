@@ -41,7 +41,23 @@ function connect() {
     else if (ev.type === "call_ended") calls.delete(ev.call_id);
     render();
   };
-  ws.onclose = () => { $("live").textContent = "Disconnected; reconnecting…"; setTimeout(connect, 2000); };
+  ws.onclose = (ev) => {
+    if (ev.code === 4401 || ev.code === 4403) { ended(ev); return; }
+    $("live").textContent = "Disconnected; reconnecting…";
+    setTimeout(connect, 2000);
+  };
+}
+
+// 4401: logged out (here, in another tab or on another node) or the session expired;
+// 4403: permission withdrawn. Reconnecting would only be refused: stop and say why.
+function ended(ev) {
+  clearInterval(alertsTimer);
+  calls.clear();
+  render();
+  const login = "/login?next=" + encodeURIComponent(location.pathname);
+  $("live").replaceChildren(ev.code === 4401 ? "Logged out (" + ev.reason + "). " : "No longer permitted to watch calls. ",
+    el("a", { href: login, text: "Log in again" }));
+  $("live").dataset.ended = String(ev.code);
 }
 
 async function loadAlerts() {
@@ -63,4 +79,4 @@ $("alerts-refresh").addEventListener("click", loadAlerts);
 connect();
 loadAlerts();
 setInterval(tick, 1000);
-setInterval(loadAlerts, 15000);
+const alertsTimer = setInterval(loadAlerts, 15000);
