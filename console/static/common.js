@@ -48,3 +48,14 @@ function el(tag, attrs, ...children) {
   for (const c of children) if (c !== null && c !== undefined) node.append(c);
   return node;
 }
+
+// The live websocket closed with 4401 (the session or password this page opened it
+// with no longer holds: logged out here, in another tab or on another node; expired)
+// or 4403 (permission withdrawn). Reconnecting would only be refused: say why instead.
+function showSessionEnded(ev) {
+  const live = document.getElementById("live");
+  const login = "/login?next=" + encodeURIComponent(location.pathname);
+  live.replaceChildren(ev.code === 4401 ? "Logged out (" + ev.reason + "). " : "No longer permitted to watch calls. ",
+    el("a", { href: login, text: "Log in again" }));
+  live.dataset.ended = String(ev.code);
+}

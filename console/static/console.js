@@ -35,16 +35,11 @@ function connect() {
   };
 }
 
-// 4401: the session or password this page opened the socket with no longer holds
-// (logged out, here or in another tab or node; expired); 4403: permission withdrawn.
-// Reconnecting would only be refused: the calls go and the page says why.
+// 4401/4403: the socket's credentials no longer hold (common.js showSessionEnded).
 function ended(ev) {
   calls.clear();
   render();
-  const login = "/login?next=" + encodeURIComponent(location.pathname);
-  $("live").replaceChildren(ev.code === 4401 ? "Logged out (" + ev.reason + "). " : "No longer permitted to watch calls. ",
-    el("a", { href: login, text: "Log in again" }));
-  $("live").dataset.ended = String(ev.code);
+  showSessionEnded(ev);
 }
 
 function render() {

@@ -48,16 +48,13 @@ function connect() {
   };
 }
 
-// 4401: logged out (here, in another tab or on another node) or the session expired;
-// 4403: permission withdrawn. Reconnecting would only be refused: stop and say why.
+// 4401/4403: the socket's credentials no longer hold (common.js showSessionEnded);
+// the alerts poll stops too (it would only redirect to the login page).
 function ended(ev) {
   clearInterval(alertsTimer);
   calls.clear();
   render();
-  const login = "/login?next=" + encodeURIComponent(location.pathname);
-  $("live").replaceChildren(ev.code === 4401 ? "Logged out (" + ev.reason + "). " : "No longer permitted to watch calls. ",
-    el("a", { href: login, text: "Log in again" }));
-  $("live").dataset.ended = String(ev.code);
+  showSessionEnded(ev);
 }
 
 async function loadAlerts() {
