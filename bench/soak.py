@@ -7,11 +7,16 @@ Starts a sandbox Asterisk and `callrec serve` (its own process, SQLite store,
 local upload target), then keeps ``--calls`` recorded calls up: arrivals are
 paced (one every hold/calls seconds), each call stays ``--hold`` seconds and
 the simulated parties play time-encoding tones. Every 30 s it samples serve's
-resident memory and open file descriptors. At the end it runs the capture
-verification (expected lengths from Asterisk's CEL) over every recording of
-the run and reports the outcomes, files that do not open as audio, and the
-growth of memory and descriptors from the first sample after warm-up to the
-last (targets: flat).
+resident memory and open file descriptors (printed as it goes, so a level-off
+shows). At the end it runs the capture verification (expected lengths from
+Asterisk's CEL) over every recording of the run and reports the outcomes,
+files that do not open as audio, the remote copy's delay, and the growth of
+memory and descriptors from the first sample after warm-up to the last
+(targets: flat), with the descriptors that grew by class (socket with its
+peer and state, file path, pipe, anon inode). ``--probe`` runs serve under
+``bench/serve_probe.py`` and prints what Python objects, asyncio tasks and
+threads grew over the same span (``--tracemalloc N``: and the source lines
+whose allocations grew, N frames each; slower).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -53,7 +60,7 @@ roles = ["ops"]
 """
 
 
-def settings(tmp: Path, inst: sandbox.Instance, agi_port: int) -> Path:
+def settings(tmp: Path, inst: sandbox.Instance, agi_port: int, workers: int | None = None) -> Path:
     from console.users import hash_password
 
     (tmp / "callrec.toml").write_text(POLICY)
@@ -81,18 +88,23 @@ type = "local"
 local_dir = "platform"
 verify_hash = true
 """
+        + (f"[storage.outbox]\nworkers = {workers}\n" if workers is not None else "")
     )
     return tmp / "service.toml"
 
 
-def start_serve(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve(
+    tmp: Path, probe: bool = False, tracemalloc: int = 0
+) -> tuple[subprocess.Popen[bytes], str]:
     ready = tmp / "ready"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "callrec", "serve", "--settings", str(tmp / "service.toml"),
-         "--ready-file", str(ready)],
-        stdout=(tmp / "serve.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    args = ["serve", "--settings", str(tmp / "service.toml"), "--ready-file", str(ready)]
+    head = [sys.executable, "-m", "callrec"]
+    env = dict(os.environ)
+    if probe:
+        head = [sys.executable, str(Path(__file__).with_name("serve_probe.py")), str(tmp / "probe")]
+        env["CALLREC_PROBE_TRACEMALLOC"] = str(tracemalloc)
+    with (tmp / "serve.log").open("ab") as log:
+        proc = subprocess.Popen(head + args, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -108,6 +120,61 @@ def sample(pid: int) -> tuple[float, int]:
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1]) / 1024
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+TCP_STATES = {"01": "established", "06": "time-wait", "08": "close-wait", "0A": "listen"}
+
+
+def _sockets(pid: int, names: dict[int, str]) -> dict[str, str]:
+    """Socket inode -> class: protocol, the known port it talks to, state."""
+    out: dict[str, str] = {}
+    rows: list[tuple[str, int, int, str]] = []
+    for proto in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]:
+                f = line.split()
+                lport, rport = int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)
+                rows.append((f[9], lport, rport, TCP_STATES.get(f[3], f[3])))
+    listening = {lport for _, lport, _, state in rows if state == "listen"}
+    for inode, lport, rport, state in rows:
+        if state == "listen":
+            out[inode] = f"tcp listen {names.get(lport, lport)}"
+        elif lport in listening:
+            out[inode] = f"tcp in {names.get(lport, lport)} {state}"
+        else:
+            out[inode] = f"tcp out {names.get(rport, rport)} {state}"
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]:
+            f = line.split()
+            out[f[6]] = f"unix {f[7] if len(f) > 7 else '(unnamed)'}"
+    return out
+
+
+def descriptors(pid: int, names: dict[int, str], tmp: Path) -> Counter[str]:
+    """Serve's open descriptors by class (ids and numbers in paths folded to ``*``)."""
+    socks = _sockets(pid, names)
+    classes: Counter[str] = Counter()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            cls = socks.get(target[8:-1], "socket (not inet/unix, or gone)")
+        elif target.startswith("pipe:"):
+            cls = "pipe"
+        elif target.startswith("anon_inode:"):
+            cls = target
+        else:
+            cls = "file " + re.sub(r"[0-9a-f]{6,}|\d+", "*", target.replace(str(tmp), "<run>"))
+        classes[cls] += 1
+    return classes
+
+
+def grown(before: Counter[str], after: Counter[str]) -> list[str]:
+    keys = sorted(before.keys() | after.keys(), key=lambda k: before[k] - after[k])
+    return [f"  {after[k] - before[k]:+4d} {k} ({before[k]} -> {after[k]})"
+            for k in keys if after[k] != before[k]]  # fmt: skip
 
 
 async def one_call(
@@ -127,13 +194,20 @@ async def one_call(
         placed["gone_before_hangup"] += 1
 
 
-async def soak(calls: int, minutes: float, hold: float) -> int:
+async def soak(
+    calls: int, minutes: float, hold: float, probe: bool = False, tracemalloc: int = 0,
+    workers: int | None = None,
+) -> int:  # fmt: skip
     inst, _ = sandbox.up(f"soak-{os.getpid()}")
     tmp = Path(tempfile.mkdtemp(prefix="callrec-soak-"))
-    settings(tmp, inst, sandbox._free_port(set()))
+    agi_port = sandbox._free_port(set())
+    settings(tmp, inst, agi_port, workers)
     since = datetime.now(UTC) - timedelta(seconds=5)
-    proc, base = start_serve(tmp)
+    proc, base = start_serve(tmp, probe, tracemalloc)
+    names = {inst.ports.http: "ARI/HTTP", inst.ports.ami: "AMI", agi_port: "FastAGI",
+             int(base.rsplit(":", 1)[1]): "serve-HTTP"}  # fmt: skip
     samples: list[tuple[float, float, int]] = []
+    fd_classes: list[Counter[str]] = []
     placed: Counter[str] = Counter()
     print(
         f"Asterisk: {inst.version.split(' built')[0]}; {calls} concurrent calls of {hold:g}s, "
@@ -157,6 +231,11 @@ async def soak(calls: int, minutes: float, hold: float) -> int:
                 if time.monotonic() >= next_sample:
                     rss, fds = sample(proc.pid)
                     samples.append((time.monotonic() - start, rss, fds))
+                    print(f"  {samples[-1][0]:6.0f}s  rss {rss:6.1f} MiB  fds {fds}", flush=True)
+                    if len(samples) == 2:  # the first sample after warm-up
+                        fd_classes.append(descriptors(proc.pid, names, tmp))
+                        if probe:
+                            proc.send_signal(signal.SIGUSR2)
                     next_sample += 30
                 await asyncio.sleep(gap)
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -166,6 +245,14 @@ async def soak(calls: int, minutes: float, hold: float) -> int:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(5)  # the last hand-offs and spans
             samples.append((time.monotonic() - start, *sample(proc.pid)))
+            fd_classes.append(descriptors(proc.pid, names, tmp))
+            if probe:
+                proc.send_signal(signal.SIGUSR2)
+                await asyncio.sleep(1)
+                for _ in range(600):  # the probe writes its growth report
+                    if (tmp / "probe").exists() and (tmp / "probe").read_text().count("==") >= 2:
+                        break
+                    await asyncio.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -208,6 +295,12 @@ async def soak(calls: int, minutes: float, hold: float) -> int:
         f"descriptors {warm[2]} -> {last[2]} ({last[2] - warm[2]:+d}) "
         f"from {warm[0]:.0f}s to {last[0]:.0f}s"
     )
+    if len(fd_classes) == 2:
+        print("descriptors by class, warm-up -> end (changed only):")
+        print("\n".join(grown(*fd_classes)) or "  none changed")
+    if probe and (tmp / "probe").exists():
+        print("serve's heap, warm-up -> end (bench/serve_probe.py):")
+        print((tmp / "probe").read_text())
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
@@ -217,8 +310,22 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=50, help="concurrent calls")
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--hold", type=float, default=20.0, help="seconds each call stays up")
+    parser.add_argument(
+        "--probe", action="store_true",
+        help="run serve under bench/serve_probe.py: report the Python objects that grew",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tracemalloc", type=int, default=0, metavar="FRAMES",
+        help="with --probe: trace allocations (FRAMES deep) and report the lines that grew",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="[storage.outbox] workers for serve (default: the setting's default)",
+    )  # fmt: skip
     args = parser.parse_args()
-    return asyncio.run(soak(args.calls, args.minutes, args.hold))
+    return asyncio.run(
+        soak(args.calls, args.minutes, args.hold, args.probe, args.tracemalloc, args.workers)
+    )
 
 
 if __name__ == "__main__":

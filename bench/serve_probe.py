@@ -1,0 +1,102 @@
+"""`callrec serve` with a probe of what its Python heap holds (soak diagnostics).
+
+    python bench/serve_probe.py OUT_FILE serve --settings service.toml ...
+
+Runs the CLI unchanged, plus a SIGUSR2 handler: the first signal records a
+baseline, each later one appends to OUT_FILE what grew since: live objects
+by type (``gc``), asyncio tasks by coroutine, threads, and, when
+``CALLREC_PROBE_TRACEMALLOC=N`` started tracemalloc with N frames, the source
+lines whose allocations grew most. Only `bench/soak.py --probe` uses it; the
+product has no such hook, so nothing of it runs in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+from types import FrameType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TOP = 25
+
+
+def _types() -> Counter[str]:
+    gc.collect()
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
+def _tasks() -> Counter[str]:
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:  # the signal arrived outside the loop
+        return Counter()
+    return Counter(getattr(t.get_coro(), "__qualname__", repr(t.get_coro())) for t in tasks)
+
+
+def _threads() -> Counter[str]:
+    return Counter(t.name.rstrip("0123456789_") for t in threading.enumerate())
+
+
+def _growth(name: str, before: Counter[str], after: Counter[str], top: int = TOP) -> list[str]:
+    diff = Counter({k: after[k] - before[k] for k in after.keys() | before.keys()})
+    rows = [(k, n) for k, n in diff.most_common() if n > 0][:top]
+    head = f"{name}: {sum(before.values())} -> {sum(after.values())}"
+    return [head, *(f"  {n:+7d} {k} (now {after[k]})" for k, n in rows)]
+
+
+class Probe:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.base: tuple[Counter[str], Counter[str], Counter[str]] | None = None
+        self.snap: tracemalloc.Snapshot | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        started = time.monotonic()
+        now = (_types(), _tasks(), _threads())
+        snap = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
+        if self.base is None:
+            self.base, self.snap = now, snap
+            lines = ["baseline taken"]
+        else:
+            lines = []
+            for name, before, after in zip(
+                ("objects", "tasks", "threads"), self.base, now, strict=True
+            ):
+                lines += _growth(name, before, after)
+            if snap is not None and self.snap is not None:
+                lines.append("allocations grown (tracemalloc):")
+                for stat in snap.compare_to(self.snap, "traceback")[:TOP]:
+                    where = " <- ".join(
+                        f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback
+                    )
+                    lines.append(
+                        f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} {where}"
+                    )
+        took = time.monotonic() - started
+        with self.out.open("a") as fh:
+            fh.write(f"== probe at {time.strftime('%H:%M:%S')} ({took:.2f}s)\n")
+            fh.write("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    out, argv = Path(sys.argv[1]), sys.argv[2:]
+    frames = int(os.environ.get("CALLREC_PROBE_TRACEMALLOC", "0") or 0)
+    if frames:
+        tracemalloc.start(frames)
+    signal.signal(signal.SIGUSR2, Probe(out))
+    from callrec.cli import main as cli
+
+    return cli(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
