@@ -1,6 +1,6 @@
 """``callrec serve``: one node's service, every part wired together.
 
-Starts, in order: the policy (hot reloaded), storage (database, outbox worker,
+Starts, in order: the policy (hot reloaded), storage (database, outbox workers,
 nightly jobs), the live-call registry, the Stasis app (ARI), the FastAGI/AMI
 path, and the HTTP API + console. Stops in reverse. Live calls survive a
 restart: their state is persisted and both call paths reconcile on start.
@@ -40,7 +40,7 @@ from callrec.policy_holder import PolicyHolder
 from callrec.settings import ServiceSettings, SettingsError, node_name, sandbox_instance
 from callrec.truth_collector import TruthCollector
 from console.app import build_app
-from storage import verification
+from storage import outbox, verification
 from storage.jobs import run_nightly
 from storage.service import StorageService
 from storage.webhooks import WebhookWorker
@@ -244,8 +244,11 @@ class Service:
         if self.storage.target is not None:
             self._tasks.append(
                 asyncio.create_task(
-                    self.storage.outbox_worker().run_forever(
-                        self.stop_event, wake=self.storage.outbox_wake
+                    outbox.run_workers(
+                        self.storage.outbox_worker,
+                        self.storage.cfg.outbox.workers,
+                        self.stop_event,
+                        self.storage.outbox_wake,
                     )
                 )
             )

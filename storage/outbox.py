@@ -322,27 +322,46 @@ class Outbox:
 
     # -- the drain loop ------------------------------------------------------
 
-    async def drain(self, *, max_items: int | None = None) -> DrainResult:
+    async def drain(
+        self, *, max_items: int | None = None, claim_size: int | None = None
+    ) -> DrainResult:
         """Process every item due now; return when none is left or the target is blocked.
 
         Only items due when the drain began are taken, so an item that fails
         here (and is due again after a short backoff) waits for the next drain
         instead of being retried in a tight loop against a target that is down.
+        Items are claimed ``claim_size`` at a time (default ``batch_size``);
+        one target session (one SFTP connection) serves the whole drain.
         """
         result = DrainResult()
         done = 0
         started = self.clock()
-        while max_items is None or done < max_items:
-            batch = await asyncio.to_thread(self.claim, due_by=started)
-            if not batch:
-                break
-            done += len(batch)
-            await self._run_batch(batch, result)
-            if result.blocked:
-                break
+        session: TargetSession | None = None
+        try:
+            while max_items is None or done < max_items:
+                batch = await asyncio.to_thread(self.claim, claim_size, due_by=started)
+                if not batch:
+                    break
+                done += len(batch)
+                if session is None:
+                    session = await self._open(batch, result)
+                    if session is None:
+                        if result.blocked:
+                            break
+                        continue  # the batch went back with a backoff; try the rest
+                await self._run_batch(session, batch, result)
+                if result.blocked:
+                    break
+        finally:
+            if session is not None:
+                try:
+                    await session.close()
+                except Exception:
+                    log.warning("upload target: closing the session failed", exc_info=True)
         return result
 
-    async def _run_batch(self, batch: list[Claimed], result: DrainResult) -> None:
+    async def _open(self, batch: list[Claimed], result: DrainResult) -> TargetSession | None:
+        """A session on the target; None (the batch released, result told) when it fails."""
         try:
             session = await self.target.open()
         except HostKeyMismatch as exc:
@@ -352,7 +371,7 @@ class Outbox:
                 await asyncio.to_thread(self._fail, item, exc, count=False)
             result.blocked = exc.code
             result.errors.append(str(exc))
-            return
+            return None
         except Exception as exc:
             err = exc if isinstance(exc, UploadError) else _unexpected(exc)
             log.warning("[%s] %s; %d item(s) will be retried", err.code, err.message, len(batch))
@@ -360,8 +379,13 @@ class Outbox:
                 await asyncio.to_thread(self._fail, item, err)
             result.failed += len(batch)
             result.errors.append(str(err))
-            return
+            return None
         await asyncio.to_thread(self._alert, HostKeyMismatch.code, "", clear=True)
+        return session
+
+    async def _run_batch(
+        self, session: TargetSession, batch: list[Claimed], result: DrainResult
+    ) -> None:
         left = list(batch)
         try:
             while left:
@@ -375,10 +399,6 @@ class Outbox:
                     await asyncio.to_thread(
                         self._fail, item, UploadError("drain stopped", code="upload.aborted")
                     )
-            try:
-                await session.close()
-            except Exception:
-                log.warning("upload target: closing the session failed", exc_info=True)
 
     async def _run_item(self, session: TargetSession, item: Claimed, result: DrainResult) -> None:
         try:
@@ -415,7 +435,12 @@ class Outbox:
             result.errors.append(str(err))
 
     async def run_forever(
-        self, stop: asyncio.Event, poll_seconds: float = 2.0, wake: asyncio.Event | None = None
+        self,
+        stop: asyncio.Event,
+        poll_seconds: float = 2.0,
+        wake: asyncio.Event | None = None,
+        *,
+        claim_size: int | None = None,
     ) -> None:
         """Background worker for the service: drain, then sleep until the next
         poll, or until ``wake`` is set (a segment was just stored on this node)."""
@@ -423,10 +448,28 @@ class Outbox:
             if wake is not None:
                 wake.clear()  # what is stored from here on is seen by this drain or the next
             try:
-                await self.drain()
+                await self.drain(claim_size=claim_size)
             except Exception:  # a database hiccup must not kill the worker
                 log.exception("outbox drain failed; retrying")
             await _first_of(stop, wake, poll_seconds)
+
+
+async def run_workers(
+    make: Callable[[], Outbox],
+    count: int,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    poll_seconds: float = 2.0,
+) -> None:
+    """``count`` concurrent workers of one node (``[storage.outbox] workers``).
+
+    Each is its own lease owner and claims one item at a time, so the files
+    of a burst (a segment's tracks, many calls ending together) are uploaded
+    side by side instead of queueing behind one worker's batch. A wake rouses
+    every idle worker; those that find nothing left go back to sleep.
+    """
+    workers = [make() for _ in range(count)]
+    await asyncio.gather(*(w.run_forever(stop, poll_seconds, wake, claim_size=1) for w in workers))
 
 
 async def _first_of(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:
