@@ -93,6 +93,14 @@ def _params(**kwargs: Any) -> dict[str, str]:
     return out
 
 
+# At most this many REST connections to Asterisk at once; more requests wait
+# for one. aiohttp's pool reuses its connections in turn (first in, first out),
+# so under steady traffic none idles out: every connection a stall of Asterisk
+# made the pool open (up to aiohttp's default of 100, Asterisk's own HTTP
+# session limit) stayed open, and the soak saw serve's descriptors climb.
+MAX_CONNECTIONS = 16
+
+
 class AriClient:
     """One ARI user and Stasis application on one Asterisk."""
 
@@ -104,8 +112,10 @@ class AriClient:
         app: str,
         *,
         request_timeout: float = 10.0,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_connections = max_connections
         self.app = app
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}"}
@@ -121,7 +131,11 @@ class AriClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+            )
         return self._session
 
     async def close(self) -> None:

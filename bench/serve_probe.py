@@ -13,6 +13,7 @@ product has no such hook, so nothing of it runs in production.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import os
 import signal
@@ -42,6 +43,28 @@ def _tasks() -> Counter[str]:
     return Counter(getattr(t.get_coro(), "__qualname__", repr(t.get_coro())) for t in tasks)
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]  # fmt: skip
+
+
+def _heap() -> str:
+    """Python's live blocks and glibc's heap: in use versus held free (fragmentation)."""
+    line = f"python blocks {sys.getallocatedblocks()}"
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _Mallinfo2
+        m = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return line
+    mib = 1 << 20
+    return (
+        f"{line}; glibc heap: in use {m.uordblks / mib:.1f} MiB, held free "
+        f"{m.fordblks / mib:.1f} MiB, mmapped {m.hblkhd / mib:.1f} MiB"
+    )
+
+
 def _threads() -> Counter[str]:
     return Counter(t.name.rstrip("0123456789_") for t in threading.enumerate())
 
@@ -65,9 +88,9 @@ class Probe:
         snap = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
         if self.base is None:
             self.base, self.snap = now, snap
-            lines = ["baseline taken"]
+            lines = ["baseline taken", _heap()]
         else:
-            lines = []
+            lines = [_heap()]
             for name, before, after in zip(
                 ("objects", "tasks", "threads"), self.base, now, strict=True
             ):

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import pct
 
-from ari_app.client import AriClient, AriError
+from ari_app.client import AriClient, AriError, AriUnavailable
 from callrec import sandbox
 from storage.db import open_database
 from storage.models import Recording, RecordingFile
@@ -188,10 +188,16 @@ async def one_call(
         call_id = (await resp.json())["call_id"]
     placed["placed"] += 1
     await asyncio.sleep(hold)
-    try:
-        await ari.hangup(f"{call_id}-c")
-    except AriError:
-        placed["gone_before_hangup"] += 1
+    for attempt in range(5):  # Asterisk's HTTP may refuse a connection while it is busy
+        try:
+            await ari.hangup(f"{call_id}-c")
+        except AriUnavailable:
+            await asyncio.sleep(0.5 * (attempt + 1))
+            continue
+        except AriError:
+            placed["gone_before_hangup"] += 1
+        return
+    placed["hangup_failed"] += 1
 
 
 async def soak(
@@ -276,7 +282,10 @@ async def soak(
     finally:
         db.dispose()
     unplayable = sum(1 for p in paths if read_track(p).seconds is None)
-    print(f"calls placed {placed['placed']}, refused {placed['refused']}")
+    print(
+        f"calls placed {placed['placed']}, refused {placed['refused']}, "
+        f"hang-up refused by ARI (call left up) {placed['hangup_failed']}"
+    )
     print("verification:", ", ".join(f"{k} {n}" for k, n in sorted(report.counts.items())))
     for p in report.problems[:10]:
         print(f"  {p.outcome}: call {p.call_id} {p.reason}")

@@ -79,7 +79,8 @@ class OutboxConfig(_Strict):
     backoff_base_seconds: float = Field(default=5.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
     batch_size: int = Field(default=16, ge=1)
-    workers: int = Field(default=2, ge=1, le=64)
+    # Concurrent uploads of one node (`callrec serve`) and `outbox drain`'s default.
+    workers: int = Field(default=4, ge=1, le=64)
 
 
 class CrmTableMapping(_Strict):
