@@ -35,6 +35,24 @@ def _types() -> Counter[str]:
     return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
 
 
+def _name(o: object) -> str:
+    return f"{type(o).__module__}.{type(o).__qualname__}"
+
+
+def _samples(kinds: list[str], old: set[int], per_kind: int = 3) -> list[str]:
+    """A few objects of each kind born since the baseline, and who holds them."""
+    lines: list[str] = []
+    seen: Counter[str] = Counter()
+    for o in gc.get_objects():
+        kind = _name(o)
+        if kind not in kinds or id(o) in old or seen[kind] >= per_kind:
+            continue
+        seen[kind] += 1
+        holders = Counter(_name(r) for r in gc.get_referrers(o) if not isinstance(r, list))
+        lines.append(f"  {kind}: {repr(o)[:120]}  held by {dict(holders.most_common(3))}")
+    return lines
+
+
 def _tasks() -> Counter[str]:
     try:
         tasks = asyncio.all_tasks()
@@ -81,6 +99,7 @@ class Probe:
         self.out = out
         self.base: tuple[Counter[str], Counter[str], Counter[str]] | None = None
         self.snap: tracemalloc.Snapshot | None = None
+        self.old: set[int] = set()
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         started = time.monotonic()
@@ -88,6 +107,7 @@ class Probe:
         snap = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
         if self.base is None:
             self.base, self.snap = now, snap
+            self.old = {id(o) for o in gc.get_objects()}
             lines = ["baseline taken", _heap()]
         else:
             lines = [_heap()]
@@ -95,6 +115,9 @@ class Probe:
                 ("objects", "tasks", "threads"), self.base, now, strict=True
             ):
                 lines += _growth(name, before, after)
+            grew = [k for k, n in (now[0] - self.base[0]).most_common(5)]
+            lines.append("some objects of the kinds that grew most, born since the baseline:")
+            lines += _samples(grew, self.old)
             if snap is not None and self.snap is not None:
                 lines.append("allocations grown (tracemalloc):")
                 for stat in snap.compare_to(self.snap, "traceback")[:TOP]:

@@ -16,7 +16,8 @@ memory and descriptors from the first sample after warm-up to the last
 peer and state, file path, pipe, anon inode). ``--probe`` runs serve under
 ``bench/serve_probe.py`` and prints what Python objects, asyncio tasks and
 threads grew over the same span (``--tracemalloc N``: and the source lines
-whose allocations grew, N frames each; slower).
+whose allocations grew, N frames each; slower). ``CALLREC_SOAK_KEEP=1`` keeps
+the run's directory (serve.log, database, files).
 """
 
 from __future__ import annotations
@@ -222,10 +223,16 @@ async def soak(
     try:
         token = base64.b64encode(b"ops:soak-pass").decode()
         async with (
-            aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as http,
+            aiohttp.ClientSession(
+                # Like a browser, a few connections: aiohttp's pool (100, reused in
+                # turn) would keep whatever a stall made it open, held on serve's side.
+                headers={"Authorization": f"Basic {token}"},
+                connector=aiohttp.TCPConnector(limit=8),
+            ) as http,
             AriClient(inst.ari_url, inst.ari_user, inst.ari_password, "soak-x") as ari,
         ):
             gap = hold / calls
+            started = datetime.now(UTC)
             start = time.monotonic()
             end = start + minutes * 60
             tasks: set[asyncio.Task[None]] = set()
@@ -297,6 +304,15 @@ async def soak(
             f"p95 {pct(delays, 95):.2f}s max {delays[-1]:.2f}s "
             f"({len(delays)} of {len(ended)} recordings uploaded; target p95 <= 2 s)"
         )
+        # When the slow ones ended tells a steady backlog from a stall at one moment.
+        slow = sorted(last_upload, key=lambda r: last_upload[r] - ended[r])[-len(delays) // 20 :]
+        by_minute = Counter(
+            int((ended[r].replace(tzinfo=UTC) - started).total_seconds() // 60) for r in slow
+        )
+        print(
+            "  the slowest 5 % by the minute of the run their segment ended in: "
+            + ", ".join(f"min {m}: {n}" for m, n in sorted(by_minute.items()))
+        )
     warm = samples[1] if len(samples) > 2 else samples[0]
     last = samples[-1]
     print(
@@ -310,7 +326,10 @@ async def soak(
     if probe and (tmp / "probe").exists():
         print("serve's heap, warm-up -> end (bench/serve_probe.py):")
         print((tmp / "probe").read_text())
-    shutil.rmtree(tmp, ignore_errors=True)
+    if os.environ.get("CALLREC_SOAK_KEEP"):
+        print(f"kept: {tmp} (serve.log, callrec.db, store)")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
