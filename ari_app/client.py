@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
 import logging
 import random
@@ -155,6 +156,28 @@ class AriClient:
         """Call ARI; return the decoded JSON (None for 204)."""
         url = f"{self.base_url}{path}"
         try:
+            return await self._request_once(method, url, path, params, body)
+        except aiohttp.ClientOSError as exc:
+            # ECONNABORTED: a pooled keep-alive connection this host aborted while it
+            # sat idle (a fault cut it); the request could not go out on it. Once
+            # more, on a fresh connection; any other error is the caller's.
+            if exc.errno != errno.ECONNABORTED:
+                raise AriUnavailable(f"ARI {method} {path}: {exc!r}") from exc
+            log.warning("ARI %s %s: pooled connection aborted; retrying once", method, path)
+        try:
+            return await self._request_once(method, url, path, params, body)
+        except aiohttp.ClientOSError as exc:
+            raise AriUnavailable(f"ARI {method} {path}: {exc!r}") from exc
+
+    async def _request_once(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Json | None,
+    ) -> Any:
+        try:
             async with self._http().request(method, url, params=params, json=body) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
@@ -170,6 +193,8 @@ class AriClient:
                 if resp.content_type == "application/json":
                     return json.loads(raw)
                 return raw
+        except aiohttp.ClientOSError:
+            raise  # (request: retried once when the pooled connection was aborted)
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AriUnavailable(f"ARI {method} {path}: {exc!r}") from exc
 
