@@ -40,7 +40,7 @@ from tests.console.support import (
     make_env,
     password,
 )
-from tests.support.postgres import Postgres, PostgresError
+from tests.support.postgres import Postgres, running
 
 RECHECK = 0.25  # the tests' interval; the service's is events_ws.RECHECK_SECONDS
 SECRET = b"s" * 32  # both nodes sign sessions with it, as a shared session_secret_file
@@ -220,15 +220,8 @@ async def test_logout_on_another_node_closes_within_the_recheck(
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
     """A failure to start fails the test (never skips)."""
-    pg = Postgres()
-    try:
-        try:
-            pg.start()
-        except PostgresError as exc:
-            pytest.fail(f"PostgreSQL could not start (never skipped): {exc}", pytrace=False)
+    with running() as pg:
         yield pg
-    finally:
-        pg.stop()
 
 
 @pytest.mark.postgres

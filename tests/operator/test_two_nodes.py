@@ -31,7 +31,7 @@ from storage.service import StorageService
 from tests.ari.harness import POLICY, TX_NUMBER
 from tests.operator.install import callrec
 from tests.storage.conftest import make_segment
-from tests.support.postgres import Postgres, PostgresError
+from tests.support.postgres import Postgres, running
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres]
@@ -57,15 +57,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Postgres]:
-    server = Postgres()
-    try:
-        try:
-            server.start()
-        except PostgresError as exc:
-            pytest.fail(f"PostgreSQL could not start (never skipped): {exc}", pytrace=False)
+    with running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _write_settings(tmp: Path, name: str, inst: sandbox.Instance, db_url: str) -> Path:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.sshd import free_port
@@ -122,3 +124,19 @@ class Postgres:
             )
             self.started = False
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def running() -> Iterator[Postgres]:
+    """A started cluster, stopped afterwards; a failure to start fails the test (never skips)."""
+    import pytest
+
+    pg = Postgres()
+    try:
+        try:
+            pg.start()
+        except PostgresError as exc:
+            pytest.fail(f"PostgreSQL could not start (never skipped): {exc}", pytrace=False)
+        yield pg
+    finally:
+        pg.stop()
